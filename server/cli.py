@@ -1,2 +1,69 @@
-def main():
-    print("hi")
+"""The ``metagpt-lsp`` command: serve LSP over stdio (the default), TCP or WebSocket, or run a tool command.
+
+Imports are deferred to the branch that needs them so that ``--version`` is instant and the server answers
+``initialize`` without loading openai, git or grammars nobody has asked for yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .version import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="metagpt-lsp",
+        description="A language server where a team of LLM agents (generation, diagnosis, review) works for you.",
+    )
+    parser.add_argument("--version", action="version", version=f"metagpt-lsp {__version__}")
+    transport = parser.add_mutually_exclusive_group()
+    transport.add_argument("--stdio", action="store_true", help="serve over stdin/stdout (the default)")
+    transport.add_argument("--tcp", action="store_true", help="serve over TCP on --host:--port")
+    transport.add_argument("--ws", action="store_true", help="serve over WebSocket on --host:--port")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind with --tcp/--ws (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=2087, help="port to bind with --tcp/--ws (default 2087)")
+    parser.add_argument("--log-level", choices=["error", "warning", "info", "debug"], default="info")
+    parser.add_argument("--log-file", help="also write the log to this file")
+
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    check = commands.add_parser(
+        "check", help="check files through the real server over LSP and print its findings",
+        description="Start the language server over a pipe, open each file in it and print the diagnostics it "
+                    "publishes. Exits 1 when findings remain, 2 on usage errors.")
+    check.add_argument("paths", nargs="+", metavar="PATH", help="files or folders to check")
+    check.add_argument("--timeout", type=float, default=60.0, help="seconds to wait per file (default 60)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "check":
+        from .check import run_check
+
+        return run_check(args.paths, timeout=args.timeout, log_level=args.log_level)
+    if args.port <= 0 or args.port > 65535:
+        parser.error(f"--port must be between 1 and 65535, not {args.port}")
+    return serve(args)
+
+
+def serve(args: argparse.Namespace) -> int:
+    from . import log_forwarding
+
+    log_forwarding.configure(args.log_level, args.log_file)
+    from .features import create_server
+
+    server = create_server()
+    if args.tcp:
+        server.start_tcp(args.host, args.port)
+    elif args.ws:
+        server.start_ws(args.host, args.port)
+    else:
+        server.start_io()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,7 @@
+"""``python -m metagpt_lsp.server`` — the same as the ``metagpt-lsp`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

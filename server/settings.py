@@ -1,0 +1,170 @@
+"""The typed settings tree, read from ``initializationOptions`` and ``workspace/configuration``.
+
+Editors send camelCase JSON (``{"llm": {"baseUrl": ..., "maxTokens": 512}}``), either bare or under the section
+name ``metagptLsp``. Each value is converted on its own: a bad one falls back to its default and comes back as a
+:class:`SettingsProblem` that says which and why, so the server can tell the user instead of failing or guessing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import cattrs
+
+from metagpt_lsp.agents.llm_settings import LlmSettings
+
+log = logging.getLogger(__name__)
+
+SECTION = "metagptLsp"
+LOG_LEVELS = ("error", "warning", "info", "debug")
+
+
+@dataclass(frozen=True)
+class SyntaxSettings:
+    """Instant syntax diagnostics from the tree-sitter tree."""
+
+    enabled: bool = True
+    max_parse_bytes: int = 4 * 1024 * 1024
+    """Documents larger than this are kept as text only: no tree, no syntax diagnostics (the user is told)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the user can set. Field names are snake_case here and camelCase in JSON."""
+
+    llm: LlmSettings = field(default_factory=LlmSettings)
+    syntax: SyntaxSettings = field(default_factory=SyntaxSettings)
+    log_level: str = "info"
+
+
+_CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
+    "log_level": (lambda value: value in LOG_LEVELS, f"one of {', '.join(LOG_LEVELS)}"),
+    "max_parse_bytes": (lambda value: value > 0, "a positive number of bytes"),
+    "max_tokens": (lambda value: 1 <= value <= 32768, "between 1 and 32768"),
+    "max_retries": (lambda value: 0 <= value <= 10, "between 0 and 10"),
+    "max_concurrent_requests": (lambda value: 1 <= value <= 64, "between 1 and 64"),
+    "temperature": (lambda value: 0 <= value <= 2, "between 0 and 2"),
+    "repeat_penalty": (lambda value: 0.5 <= value <= 2, "between 0.5 and 2"),
+    "request_timeout_s": (lambda value: value > 0, "a positive number of seconds"),
+    "connect_timeout_s": (lambda value: value > 0, "a positive number of seconds"),
+    "task_deadline_s": (lambda value: value > 0, "a positive number of seconds"),
+    "base_url": (lambda value: value is None or re.match(r"^https?://", value) is not None,
+                 "an http:// or https:// URL"),
+}
+
+
+@dataclass(frozen=True)
+class SettingsProblem:
+    """A value that could not be used: where it was, what was wrong, and what is used instead."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"Setting {self.path}: {self.message}"
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+_converter = cattrs.Converter(forbid_extra_keys=True)
+_SCALARS = (bool, int, float, str, type(None))
+
+
+def _structure(value: Any, kind: Any) -> Any:
+    """Strict conversion of one leaf value: no silent str->int or float->bool coercion."""
+    union = typing.get_origin(kind) in (typing.Union, types.UnionType)
+    allowed = typing.get_args(kind) if union else (kind,)
+    for option in allowed:
+        if option is type(None) and value is None:
+            return None
+        if option is bool and isinstance(value, bool):
+            return value
+        if option is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if option is str and isinstance(value, str):
+            return value
+    if all(option in _SCALARS for option in allowed):
+        _fail(value, allowed)
+    return _converter.structure(value, kind)
+
+
+def _fail(value: Any, allowed: tuple[Any, ...]) -> typing.NoReturn:
+    names = " or ".join("null" if option is type(None) else option.__name__ for option in allowed)
+    raise TypeError(f"expected {names}, got {type(value).__name__} {value!r}")
+
+
+def parse_settings(raw: Any, base: Settings | None = None) -> tuple[Settings, list[SettingsProblem]]:
+    """Settings from editor JSON (bare or under ``metagptLsp``), over ``base``; bad values keep ``base``'s value."""
+    base = base or Settings()
+    if isinstance(raw, Mapping) and isinstance(raw.get(SECTION), Mapping):
+        raw = raw[SECTION]
+    if raw is None:
+        return base, []
+    problems: list[SettingsProblem] = []
+    if not isinstance(raw, Mapping):
+        problems.append(SettingsProblem(SECTION, f"expected an object, got {type(raw).__name__}; ignored"))
+        return base, problems
+    return _parse_object(raw, base, "", problems), problems
+
+
+def _parse_object(raw: Mapping[str, Any], current: Any, prefix: str, problems: list[SettingsProblem]) -> Any:
+    fields = {camel(item.name): item for item in dataclasses.fields(current)}
+    hints = typing.get_type_hints(type(current))
+    changes: dict[str, Any] = {}
+    for key, value in raw.items():
+        path = f"{prefix}{key}"
+        item = fields.get(key) or next((f for f in fields.values() if f.name == key), None)
+        if item is None:
+            problems.append(SettingsProblem(path, "unknown setting, ignored"))
+            continue
+        kind = hints[item.name]
+        old = getattr(current, item.name)
+        if dataclasses.is_dataclass(kind):
+            if isinstance(value, Mapping):
+                changes[item.name] = _parse_object(value, old, f"{path}.", problems)
+            elif value is not None:
+                problems.append(SettingsProblem(path, f"expected an object, got {type(value).__name__}; ignored"))
+            continue
+        try:
+            converted = _structure(value, kind)
+        except Exception as error:  # noqa: BLE001 - every conversion failure becomes a message
+            problems.append(SettingsProblem(path, f"{_reason(error)}; using {_shown(old)}"))
+            continue
+        check = _CHECKS.get(item.name)
+        if check is not None and converted is not None and not check[0](converted):
+            problems.append(SettingsProblem(path, f"{_shown(converted)} is not {check[1]}; using {_shown(old)}"))
+            continue
+        changes[item.name] = converted
+    return dataclasses.replace(current, **changes) if changes else current
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, cattrs.BaseValidationError) and error.exceptions:
+        return _reason(error.exceptions[0])
+    return str(error) or type(error).__name__
+
+
+def _shown(value: Any) -> str:
+    return "the default (none)" if value is None else repr(value)
+
+
+def to_json(settings: Settings) -> dict[str, Any]:
+    """The settings as editor JSON (camelCase), e.g. for the status command and the editor clients' defaults."""
+
+    def convert(value: Any) -> Any:
+        if dataclasses.is_dataclass(value):
+            return {camel(item.name): convert(getattr(value, item.name)) for item in dataclasses.fields(value)}
+        return value
+
+    return convert(settings)

@@ -1,0 +1,66 @@
+"""Open, change, close: keep the snapshots current and publish instant syntax diagnostics for each version."""
+
+from __future__ import annotations
+
+import logging
+
+from lsprotocol import types
+
+from .diagnostics import syntax_diagnostics
+from .documents import SyncProblem
+from .language_server import MetagptLanguageServer
+
+log = logging.getLogger(__name__)
+PRODUCER = "syntax"
+
+
+def did_open(server: MetagptLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
+    snapshot, problems = server.documents.open(params.text_document)
+    _log(problems)
+    if snapshot.too_large_to_parse:
+        server.tell_user(problems[-1].message if problems else "file too large for syntax checks",
+                         types.MessageType.Info)
+    refresh_syntax(server, snapshot.uri)
+
+
+def did_change(server: MetagptLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
+    document = params.text_document
+    snapshot, problems = server.documents.change(document.uri, document.version, params.content_changes)
+    _log(problems)
+    if snapshot is not None:
+        refresh_syntax(server, snapshot.uri)
+
+
+def did_close(server: MetagptLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    _log(server.documents.close(uri))
+    server.diagnostics.forget(uri)
+    if not server.pull_diagnostics:
+        server.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
+
+
+def refresh_syntax(server: MetagptLanguageServer, uri: str) -> None:
+    """Recompute the syntax diagnostics of a document's current snapshot and push them if the client wants pushes."""
+    snapshot = server.documents.get(uri)
+    if snapshot is None:
+        return
+    diagnostics = syntax_diagnostics(snapshot) if server.settings.syntax.enabled else []
+    server.diagnostics.update(uri, snapshot.version, PRODUCER, diagnostics)
+    publish(server, uri)
+
+
+def publish(server: MetagptLanguageServer, uri: str) -> None:
+    if not server.pull_diagnostics:
+        server.text_document_publish_diagnostics(server.diagnostics.publish_params(uri))
+
+
+def pull(server: MetagptLanguageServer, params: types.DocumentDiagnosticParams) -> types.DocumentDiagnosticReport:
+    uri = params.text_document.uri
+    if uri not in server.documents:
+        return types.RelatedFullDocumentDiagnosticReport(items=[])
+    return server.diagnostics.pull_report(uri, params.previous_result_id)
+
+
+def _log(problems: list[SyncProblem]) -> None:
+    for problem in problems:
+        log.warning("%s: %s", problem.uri, problem.message)
