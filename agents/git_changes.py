@@ -1,0 +1,124 @@
+"""What changed since HEAD: git hunks of a document mapped onto the function/class units of its tree.
+
+GitPython finds the repository and reads the file as committed at HEAD; the document's current text is compared with
+it line by line (the same hunks ``git diff -U0`` shows, but against the editor's text, saved or not). Each hunk
+lands on its innermost unit; a hunk outside any unit yields a module-level slice of the lines it touched. A file
+outside git, or untracked, has every unit "changed".
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from .code_units import CodeUnit, code_units, innermost_unit
+from .snapshot import DocumentSnapshot
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Hunk:
+    """Lines ``[first_line, last_line)`` of the current text differ from HEAD (an empty range marks a deletion)."""
+
+    first_line: int
+    last_line: int
+
+
+@dataclass(frozen=True)
+class ChangedUnits:
+    """The units to review and why: ``basis`` is "git" (hunks against HEAD) or the reason the whole file counts."""
+
+    units: tuple[CodeUnit, ...]
+    basis: str
+
+
+def path_of(uri: str) -> Path | None:
+    parsed = urlparse(uri)
+    if parsed.scheme != "file":
+        return None
+    return Path(unquote(parsed.path))
+
+
+def head_text(path: Path) -> tuple[str | None, str]:
+    """The file's text at HEAD, or None with the reason (no git, not in a repo, untracked, no commits)."""
+    try:
+        import git  # GitPython: imported on first use, not at server start
+    except ImportError:  # pragma: no cover - a declared dependency
+        return None, "GitPython is not installed"
+    try:
+        repo = git.Repo(path.parent, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        return None, "not in a git repository"
+    except git.GitError as error:
+        return None, f"git failed: {error}"
+    try:
+        if not repo.working_tree_dir:
+            return None, "a bare repository"
+        relative = path.resolve().relative_to(Path(repo.working_tree_dir).resolve()).as_posix()
+        blob = repo.head.commit.tree / relative
+        return blob.data_stream.read().decode("utf-8", "surrogateescape"), "git"
+    except ValueError:
+        return None, "no commits yet"
+    except KeyError:
+        return None, "untracked"
+    except (git.GitError, OSError) as error:
+        return None, f"git failed: {error}"
+    finally:
+        repo.close()
+
+
+def hunks(old: str, new: str) -> list[Hunk]:
+    """Changed line ranges of ``new`` relative to ``old`` (like ``git diff -U0``)."""
+    matcher = difflib.SequenceMatcher(a=old.splitlines(), b=new.splitlines(), autojunk=False)
+    return [Hunk(b_start, b_end) for tag, _a1, _a2, b_start, b_end in matcher.get_opcodes() if tag != "equal"]
+
+
+def changed_units(snapshot: DocumentSnapshot) -> ChangedUnits:
+    """The units of a snapshot that differ from HEAD (all units when there is no HEAD version to compare with)."""
+    path = path_of(snapshot.uri)
+    old, basis = head_text(path) if path is not None else (None, "not a file")
+    if old is None:
+        units = tuple(_outermost(code_units(snapshot))) or tuple(_module_slices(snapshot, [
+            Hunk(0, snapshot.lines.line_count)]))
+        return ChangedUnits(units, basis)
+    selected: dict[tuple[int, int], CodeUnit] = {}
+    module_hunks = []
+    for hunk in hunks(old, snapshot.text):
+        start = snapshot.lines.line_start(hunk.first_line)
+        end = snapshot.lines.line_start(max(hunk.last_line, hunk.first_line + 1)) - 1
+        unit = innermost_unit(snapshot, start, max(start, end))
+        if unit is None:
+            module_hunks.append(hunk)
+        else:
+            selected[(unit.start_byte, unit.end_byte)] = unit
+    for unit in _module_slices(snapshot, module_hunks):
+        selected[(unit.start_byte, unit.end_byte)] = unit
+    return ChangedUnits(tuple(selected[key] for key in sorted(selected)), basis)
+
+
+def _outermost(units: list[CodeUnit]) -> list[CodeUnit]:
+    """Top-level functions and classes; methods of a very large class are taken one by one instead."""
+    result: list[CodeUnit] = []
+    for unit in units:
+        if any(outer.start_byte <= unit.start_byte and unit.end_byte <= outer.end_byte for outer in result):
+            continue
+        result.append(unit)
+    return result
+
+
+def _module_slices(snapshot: DocumentSnapshot, module_hunks: list[Hunk]) -> list[CodeUnit]:
+    """Module-level code touched by hunks, as pseudo-units of the lines involved (non-empty ones only)."""
+    slices = []
+    for hunk in module_hunks:
+        if hunk.first_line >= hunk.last_line:
+            continue
+        start = snapshot.lines.line_start(hunk.first_line)
+        end = snapshot.lines.line_start(hunk.last_line)
+        text = snapshot.source[start:end].decode("utf-8", "surrogatepass")
+        if text.strip():
+            slices.append(CodeUnit("module_code", f"lines {hunk.first_line + 1}-{hunk.last_line}", start, end, text))
+    return slices
