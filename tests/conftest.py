@@ -1,0 +1,38 @@
+"""Shared fixtures: real servers on 127.0.0.1 that tests talk to over real HTTP."""
+
+from __future__ import annotations
+
+import pytest
+
+from metagpt_lsp.agents.llm_client import LlmClient
+from metagpt_lsp.agents.llm_settings import LlmEndpoint, LlmSettings
+from scripted_llm import ScriptedLlm
+
+
+@pytest.fixture
+async def scripted_llm():
+    """A scripted OpenAI-compatible server (no rules: every completion answers "OK"); script it with ``.script()``."""
+    async with ScriptedLlm() as server:
+        yield server
+
+
+@pytest.fixture
+async def make_llm_client(scripted_llm):
+    """Build LlmClients pointed at ``scripted_llm`` (fast backoff: retry tests take milliseconds); closed after."""
+    clients: list[LlmClient] = []
+
+    def make(api_key: str | None = "sk-scripted", **settings) -> LlmClient:
+        options = {"request_timeout_s": 10.0, "connect_timeout_s": 2.0, **settings}
+        endpoint = LlmEndpoint(scripted_llm.base_url, scripted_llm.model, api_key, embedded=False)
+        clients.append(LlmClient(LlmSettings(**options), endpoint, backoff_base_s=0.01, backoff_max_s=0.05))
+        return clients[-1]
+
+    yield make
+    for client in clients:
+        await client.aclose()
+
+
+@pytest.fixture
+async def llm_client(make_llm_client):
+    """An LlmClient with default settings talking to the ``scripted_llm`` server."""
+    return make_llm_client()
