@@ -247,7 +247,14 @@ class Broker:
                 pending.future.exception()  # retrieved: an unawaited failure is not "never retrieved"
             else:
                 pending.future.cancel()
-            task.cancel_handlers(message.id, spare=pending.responders)  # nobody waits for them any more
+            if pending.expected is None or len(pending.responders) < pending.expected:
+                self._withdraw(task, message, pending.responders)
+
+    def _withdraw(self, task: TaskScope, message: Message, spare: set[str]) -> None:
+        """Nobody waits for answers to ``message`` any more: unqueue it and cancel the handlers still on it."""
+        for sub in self._subs.values():
+            sub.channel.purge(lambda m: m is message, task.error)
+        task.cancel_handlers(message.id, spare=spare)
 
     def handler_finished(self, sub: Subscription, task: TaskScope, message: Message,
                          outcome: BaseException | None) -> None:

@@ -162,7 +162,7 @@ async def test_a_deadline_ends_the_task_with_what_it_has_collected():
     async with Broker() as broker:
         broker.subscribe(Echo("diagnosis", K.SUBTASK_EXPLAIN))
         broker.subscribe(generation)
-        async with broker.open_task(timeout=0.3) as task:
+        async with broker.open_task(timeout=0.5) as task:
             explained = await task.request(K.SUBTASK_EXPLAIN, "E0602")
             with pytest.raises(TaskDeadlineExceeded) as ended:
                 await task.request(K.SUBTASK_PROPOSE_FIX, "fix it")
@@ -211,8 +211,10 @@ async def test_a_request_timeout_cancels_the_handler_nobody_waits_for():
     async with Broker() as broker:
         broker.subscribe(review)
         async with broker.open_task() as task:
+            asking = asyncio.create_task(task.request(K.SUBTASK_VERIFY, "patch", timeout=0.5))
+            await review.started.setdefault(task.id, asyncio.get_running_loop().create_future())
             with pytest.raises(ReplyTimeout, match="no reply to subtask.verify"):
-                await task.request(K.SUBTASK_VERIFY, "patch", timeout=0.05)
+                await asking
             await task.handlers_stopped()
             assert review.cancelled == [task.id]
             assert not task.ended  # only the request gave up, the task goes on
