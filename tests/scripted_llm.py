@@ -4,8 +4,9 @@ It speaks just enough HTTP/1.1 (keep-alive, Content-Length bodies, chunked SSE s
 any other OpenAI-compatible client: ``GET /v1/models`` and ``POST /v1/chat/completions``, streaming or not, with
 ``usage`` estimated as characters // 4. Each request is answered by the first matching :class:`Rule` — a regex on the
 last user message or on any message, or a predicate on the request JSON — with a reply text or a fault: latency,
-HTTP 429 with Retry-After, HTTP 500, a malformed JSON body, a stream cut off mid-way, or a hang that lasts until the
-client disconnects. ``llama_cpp=True`` mimics the embedded llama.cpp server (``json_schema`` answers HTTP 500,
+HTTP 429 with Retry-After, HTTP 500, a malformed JSON body, a stream cut off mid-way (``truncate``: the connection
+drops inside the body; ``unfinished``: the body ends cleanly, without a finish_reason or ``[DONE]``), or a hang that
+lasts until the client disconnects. ``llama_cpp=True`` mimics the embedded llama.cpp server (``json_schema`` answers HTTP 500,
 ``json_object`` works); ``reject_params`` mimics OpenAI's HTTP 400 on parameters it does not know.
 
 Every request is recorded (the API key apart from the other headers) so tests can assert on prompts and on what
@@ -24,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-FAULTS = ("429", "500", "malformed", "truncate", "hang")
+FAULTS = ("429", "500", "malformed", "truncate", "unfinished", "hang")
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error"}
 
 
@@ -110,7 +111,7 @@ class ScriptedLlm:
     @property
     def port(self) -> int:
         assert self._server is not None, "server not started"
-        return self._server.sockets[0].getsockname()[1]
+        return self._port
 
     @property
     def base_url(self) -> str:
@@ -132,6 +133,7 @@ class ScriptedLlm:
 
     async def start(self) -> ScriptedLlm:
         self._server = await asyncio.start_server(self._on_connection, "127.0.0.1", self._port)
+        self._port = self._server.sockets[0].getsockname()[1]  # kept after stop(): tests hit a closed port
         return self
 
     async def stop(self) -> None:
@@ -210,6 +212,7 @@ class ScriptedLlm:
             return await _send_json(writer, 500, _error("scripted internal error", "server_error"))
         text = rule.reply(body) if callable(rule.reply) else rule.reply
         text, finish = _cap(text, body.get("max_tokens"))
+        finish = None if rule.fault == "unfinished" else finish
         usage = {"prompt_tokens": _prompt_tokens(body), "completion_tokens": len(text) // 4}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         if body.get("stream"):
@@ -224,12 +227,12 @@ class ScriptedLlm:
             return False
         return await _send_json(writer, 200, _completion(self.model, text, finish, usage))
 
-    async def _stream(self, writer: asyncio.StreamWriter, rule: Rule, body: dict, text: str, finish: str,
+    async def _stream(self, writer: asyncio.StreamWriter, rule: Rule, body: dict, text: str, finish: str | None,
                       usage: dict) -> bool:
         head = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "Transfer-Encoding": "chunked"}
         writer.write(_head(200, head))
         pieces = [text[i: i + self.chunk_chars] for i in range(0, len(text), self.chunk_chars)] or [""]
-        if rule.fault == "truncate":
+        if rule.fault in ("truncate", "unfinished"):
             pieces = pieces[: max(1, len(pieces) // 2)]
         events = [_chunk(self.model, {"role": "assistant", "content": ""}, None)]
         events += [_chunk(self.model, {"content": piece}, None) for piece in pieces]

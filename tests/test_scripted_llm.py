@@ -119,6 +119,9 @@ async def test_truncated_replies_end_inside_the_body(scripted_llm):
     assert len(body) < int(headers["content-length"])
     _, _, raw = await raw_http(scripted_llm, "POST", "/v1/chat/completions", chat("x", stream=True))
     assert b"[DONE]" not in raw and b'"finish_reason": "stop"' not in raw and not raw.endswith(b"0\r\n\r\n")
+    scripted_llm.script(Rule(reply="a long reply " * 10, fault="unfinished"))
+    _, _, raw = await raw_http(scripted_llm, "POST", "/v1/chat/completions", chat("x", stream=True))
+    assert b"[DONE]" not in raw and b'"finish_reason": "stop"' not in raw and raw.endswith(b"0\r\n\r\n")
 
 
 async def test_hang_lasts_until_the_client_disconnects(scripted_llm):

@@ -1,0 +1,298 @@
+"""The team's one way to ask an LLM: any OpenAI-compatible endpoint through ``openai.AsyncOpenAI``.
+
+What the agents get from it: a reply (``complete``), a stream of text deltas (``stream``) and a JSON value
+(``complete_json``), each with the user's ``max_tokens`` cap, temperature and — for endpoints that take it (not
+OpenAI's) — a repeat penalty that keeps small local models from looping. Retries are ours, not the ``openai``
+client's, so they are logged and cancellable: rate limits (Retry-After honoured), server errors and dropped
+connections are retried with exponential backoff and jitter. Cancelling the calling task aborts the HTTP request.
+Identical requests are answered from a cache (and concurrent twins share one call), usage is counted per task,
+and the API key is never logged. Errors are the :mod:`llm_errors` family, worded for the user.
+
+The endpoint's quirks are learned once and remembered: which structured-output mode works (see
+:mod:`structured_output`) and which optional parameters it refuses with HTTP 400. The embedded model's base URL
+comes from ``base_url_provider`` on first need, so merely building a client starts nothing; ``openai`` itself is
+imported only when the first request is made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import random
+from dataclasses import dataclass, replace
+from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
+from urllib.parse import urlparse
+
+from .llm_errors import (LlmBadReply, LlmError, LlmRejected, LlmUnavailable, error_from_openai, is_retryable,
+                         retry_after_s, status_of)
+from .llm_settings import LlmEndpoint, LlmSettings, resolve_endpoint
+from .llm_usage import TokenUsage, UsageLedger, estimate_tokens
+from .reply_cache import ReplyCache, request_key
+from .structured_output import MODES, missing_required, parse_json_reply, response_format_for, with_schema_instruction
+
+log = logging.getLogger(__name__)
+
+Messages = list[dict[str, Any]]
+BaseUrlProvider = Callable[[], "str | Awaitable[str]"]
+OPTIONAL_PARAMS = ("repeat_penalty", "stream_options")  # dropped (and remembered) when an endpoint refuses them
+MAX_RETRY_AFTER_S = 60.0
+
+
+@dataclass(frozen=True)
+class LlmReply:
+    """A complete reply: its text, why it stopped (``"length"`` means cut by max_tokens) and what it cost."""
+
+    text: str
+    finish_reason: str | None
+    usage: TokenUsage
+    cached: bool = False
+
+    @property
+    def truncated(self) -> bool:
+        return self.finish_reason == "length"
+
+
+class LlmClient:
+    """One endpoint, one model: see the module docstring for what it does on the agents' behalf."""
+
+    def __init__(self, settings: LlmSettings, endpoint: LlmEndpoint | None = None, *,
+                 base_url_provider: BaseUrlProvider | None = None, environ: Mapping[str, str] | None = None,
+                 backoff_base_s: float = 0.5, backoff_max_s: float = 8.0, cache_entries: int = 256) -> None:
+        self.settings = settings
+        self.endpoint = endpoint or resolve_endpoint(settings, environ)
+        self._base_url_provider = base_url_provider
+        self._base_url = self.endpoint.base_url
+        self._client: Any = None
+        self._client_lock = asyncio.Lock()
+        self._slots = asyncio.Semaphore(max(1, settings.max_concurrent_requests))
+        self._cache: ReplyCache[LlmReply] = ReplyCache(cache_entries)
+        self._ledger = UsageLedger()
+        self._backoff = (backoff_base_s, backoff_max_s)
+        self.refused_params: set[str] = set()
+        self.structured_mode: str | None = None  # the mode known to work, once one has
+        self.failed_modes: set[str] = set()
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url or "(embedded model, not started)"
+
+    def usage_for(self, task_id: str) -> TokenUsage:
+        return self._ledger.usage_for(task_id)
+
+    @property
+    def total_usage(self) -> TokenUsage:
+        return self._ledger.total
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+
+    # -- asking ----------------------------------------------------------------------------------------------------
+    async def complete(self, messages: Messages, *, task_id: str | None = None, max_tokens: int | None = None,
+                       temperature: float | None = None, stop: list[str] | None = None) -> LlmReply:
+        """The whole reply to ``messages``; identical requests are answered from the cache."""
+        return await self._cached(self._params(messages, max_tokens, temperature, stop), task_id)
+
+    async def stream(self, messages: Messages, *, task_id: str | None = None, max_tokens: int | None = None,
+                     temperature: float | None = None, stop: list[str] | None = None) -> AsyncIterator[str]:
+        """Text deltas as they arrive. A stream that ends before the endpoint says it is finished raises
+        LlmBadReply at the end, so partial text is never taken for a complete reply."""
+        params = self._params(messages, max_tokens, temperature, stop)
+        key = self._key(params)
+        if (cached := self._cache.get(key)) is not None:
+            self._ledger.cache_hit(task_id)
+            if cached.text:
+                yield cached.text
+            return
+        parts: list[str] = []
+        finish, usage = None, None
+        async with self._slots:
+            stream = await self._send({**params, "stream_options": {"include_usage": True}}, stream=True)
+            try:
+                async for chunk in stream:
+                    usage = getattr(chunk, "usage", None) or usage
+                    for choice in chunk.choices or []:
+                        if choice.delta is not None and choice.delta.content:
+                            parts.append(choice.delta.content)
+                            yield choice.delta.content
+                        finish = choice.finish_reason or finish
+            except Exception as exc:  # a broken connection or a broken chunk: the partial reply is worthless
+                raise self._error(exc, attempts=1) from exc
+            finally:
+                await stream.close()
+        text = "".join(parts)
+        if finish is None:
+            raise LlmBadReply(
+                f"The LLM endpoint {self.base_url} ended its stream before the reply was complete ({len(text)} "
+                "characters received); the partial reply was discarded. Check the server's log.")
+        reply = LlmReply(text, finish, self._usage(usage, params, text))
+        self._ledger.charge(task_id, reply.usage)
+        self._cache.put(key, reply)
+
+    async def complete_json(self, messages: Messages, schema: dict, *, task_id: str | None = None,
+                            max_tokens: int | None = None, name: str = "reply") -> Any:
+        """A JSON value that has the schema's required top-level keys, asked for in the best mode the endpoint has.
+
+        Until a mode has worked, a mode the endpoint refuses (HTTP 4xx/5xx other than 429) is skipped at once, no
+        retries, and remembered as failed; the first mode that yields JSON is remembered and used from then on.
+        """
+        modes = [self.structured_mode] if self.structured_mode else [m for m in MODES if m not in self.failed_modes]
+        for mode in modes:
+            probing = self.structured_mode is None and mode != "text"
+            asked = messages if mode == "json_schema" else with_schema_instruction(messages, schema)
+            params = self._params(asked, max_tokens, None, None, response_format_for(mode, schema, name))
+            try:
+                reply = await self._cached(params, task_id, retries=0 if probing else None)
+            except LlmError as exc:
+                if not probing or exc.status is None or exc.status == 429:
+                    raise
+                log.info("LLM endpoint %s refused structured mode %s (HTTP %s); trying the next", self.base_url,
+                         mode, exc.status)
+                self.failed_modes.add(mode)
+                continue
+            try:
+                value = parse_json_reply(reply.text)
+            except ValueError as exc:
+                raise LlmBadReply(f"The LLM's reply was not JSON: {exc}. Try a larger llm.maxTokens or a stronger "
+                                  "llm.model.") from exc
+            if missing := missing_required(value, schema):
+                raise LlmBadReply(f"The LLM's JSON reply lacks {', '.join(missing)}; try a stronger llm.model.")
+            self.structured_mode = mode
+            return value
+        raise LlmBadReply(f"The LLM endpoint {self.base_url} refused every way of asking for JSON.")
+
+    # -- plumbing --------------------------------------------------------------------------------------------------
+    def _params(self, messages: Messages, max_tokens: int | None, temperature: float | None,
+                stop: list[str] | None, response_format: dict | None = None) -> dict:
+        """The request body as it goes on the wire (and into the cache key)."""
+        cap = self.settings.max_tokens
+        params: dict[str, Any] = {
+            "model": self.endpoint.model, "messages": [dict(m) for m in messages],
+            "max_tokens": min(max_tokens, cap) if max_tokens else cap,
+            "temperature": self.settings.temperature if temperature is None else temperature,
+        }
+        if stop:
+            params["stop"] = list(stop)
+        if response_format is not None:
+            params["response_format"] = response_format
+        if self.settings.repeat_penalty and not self._is_openai():
+            params["repeat_penalty"] = self.settings.repeat_penalty
+        return params
+
+    def _is_openai(self) -> bool:
+        host = urlparse(self._base_url or "").hostname or ""
+        return host == "openai.com" or host.endswith(".openai.com")
+
+    def _key(self, params: dict) -> str:
+        return request_key(endpoint=self.endpoint.base_url or "embedded", params=params)
+
+    async def _cached(self, params: dict, task_id: str | None, retries: int | None = None) -> LlmReply:
+        async def call() -> LlmReply:
+            async with self._slots:
+                completion = await self._send(params, stream=False, retries=retries)
+            reply = self._reply_from(completion, params)
+            self._ledger.charge(task_id, reply.usage)
+            return reply
+
+        reply, free = await self._cache.get_or_call(self._key(params), call)
+        if free:
+            self._ledger.cache_hit(task_id)
+            return replace(reply, cached=True)
+        return reply
+
+    async def _send(self, params: dict, *, stream: bool, retries: int | None = None) -> Any:
+        """One request with our retry loop; returns the openai ChatCompletion or AsyncStream."""
+        attempts = 1 + (self.settings.max_retries if retries is None else retries)
+        attempt = 0
+        while True:
+            attempt += 1
+            body = {k: v for k, v in params.items() if k not in self.refused_params}
+            client = await self._openai_client()
+            log.debug("LLM request %d/%d to %s: model=%s messages=%d max_tokens=%s stream=%s", attempt, attempts,
+                      self.base_url, body["model"], len(body["messages"]), body.get("max_tokens"), stream)
+            try:
+                extra = {k: v for k, v in body.items() if k not in ("model", "messages")}
+                return await client.chat.completions.create(model=body["model"], messages=body["messages"],
+                                                            stream=stream, extra_body=extra)
+            except Exception as exc:  # CancelledError is a BaseException: cancellation passes straight through
+                if self._learn_refused_param(exc, body):
+                    attempt -= 1
+                    continue
+                if not is_retryable(exc) or attempt >= attempts:
+                    raise self._error(exc, attempt) from exc
+                delay = self._delay(attempt, exc)
+                log.warning("LLM endpoint %s: %s; retry %d of %d in %.2f s", self.base_url, type(exc).__name__,
+                            attempt, attempts - 1, delay)
+                await asyncio.sleep(delay)
+
+    def _learn_refused_param(self, exc: Exception, body: dict) -> bool:
+        """An HTTP 400 naming an optional parameter we sent: drop it for this endpoint from now on."""
+        if status_of(exc) not in (400, 422):
+            return False
+        text = f"{getattr(exc, 'body', '')} {exc}"
+        refused = [p for p in OPTIONAL_PARAMS if p in body and p in text]
+        for param in refused:
+            log.info("LLM endpoint %s does not take %r; not sending it again", self.base_url, param)
+            self.refused_params.add(param)
+        return bool(refused)
+
+    def _delay(self, attempt: int, exc: Exception) -> float:
+        server_says = retry_after_s(exc)
+        if server_says is not None:
+            return min(max(server_says, 0.0), MAX_RETRY_AFTER_S)
+        base, cap = self._backoff
+        ceiling = min(cap, base * 2 ** (attempt - 1))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+    def _error(self, exc: Exception, attempts: int) -> LlmError:
+        if isinstance(exc, LlmError):
+            return exc
+        return error_from_openai(exc, self.base_url, self.endpoint.model, attempts, self.settings.request_timeout_s)
+
+    def _reply_from(self, completion: Any, params: dict) -> LlmReply:
+        choices = getattr(completion, "choices", None)
+        message = getattr(choices[0], "message", None) if choices else None
+        if message is None:
+            raise LlmBadReply(f"The LLM endpoint {self.base_url} answered without a message ({str(completion)[:80]!r}"
+                              "); is llm.baseUrl pointing at an OpenAI-compatible API?")
+        text = message.content or ""
+        return LlmReply(text, choices[0].finish_reason, self._usage(getattr(completion, "usage", None), params, text))
+
+    @staticmethod
+    def _usage(reported: Any, params: dict, text: str) -> TokenUsage:
+        if reported is not None and getattr(reported, "prompt_tokens", None) is not None:
+            return TokenUsage(reported.prompt_tokens, reported.completion_tokens or 0, requests=1)
+        prompt = sum(estimate_tokens(str(m.get("content") or "")) for m in params["messages"])
+        return TokenUsage(prompt, estimate_tokens(text), requests=1, estimated=True)
+
+    async def _openai_client(self) -> Any:
+        async with self._client_lock:
+            if self._client is None:
+                base_url = await self._resolve_base_url()
+                if self._is_openai() and not self.endpoint.api_key:
+                    raise LlmRejected(f"No API key for {base_url}: set the environment variable named by "
+                                      f"llm.apiKeyEnv ({self.settings.api_key_env}) and restart the editor.")
+                import openai  # here, not at module level: starting the language server must not import openai
+
+                timeout = openai.Timeout(self.settings.request_timeout_s, connect=self.settings.connect_timeout_s)
+                self._client = openai.AsyncOpenAI(base_url=base_url, api_key=self.endpoint.api_key or "no-key",
+                                                  max_retries=0, timeout=timeout)
+            return self._client
+
+    async def _resolve_base_url(self) -> str:
+        if self._base_url is None:
+            if self._base_url_provider is None:
+                raise LlmUnavailable("No LLM endpoint is configured and the embedded model is not available: set "
+                                     "llm.baseUrl or OPENAI_BASE_URL to an OpenAI-compatible server.")
+            try:
+                provided = self._base_url_provider()
+                if inspect.isawaitable(provided):
+                    provided = await provided
+            except LlmError:
+                raise
+            except Exception as exc:
+                raise LlmUnavailable(f"The embedded model could not be started ({exc}); set llm.baseUrl or "
+                                     "OPENAI_BASE_URL to use another OpenAI-compatible server.") from exc
+            self._base_url = str(provided).rstrip("/")
+        return self._base_url

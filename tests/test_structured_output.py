@@ -1,0 +1,53 @@
+"""Tolerant JSON parsing of model replies, and the three ways of asking for JSON."""
+
+from __future__ import annotations
+
+import pytest
+
+from metagpt_lsp.agents.structured_output import (missing_required, parse_json_reply, response_format_for,
+                                                  with_schema_instruction)
+
+SCHEMA = {"type": "object", "properties": {"cause": {"type": "string"}}, "required": ["cause"]}
+
+
+@pytest.mark.parametrize("reply, expected", [
+    ('{"cause": "x"}', {"cause": "x"}),
+    ('Here is the answer:\n```json\n{"cause": "x"}\n```\nAnything else?', {"cause": "x"}),
+    ('```\n{"cause": "x"}\n```', {"cause": "x"}),
+    ('The cause: {"cause": "x", "lines": [1, 2,],} — done.', {"cause": "x", "lines": [1, 2]}),
+    ('{"cause": "first line\nsecond\tline"}', {"cause": "first line\nsecond\tline"}),
+    ('{"cause": "a } inside, and a \\" quote", "n": {"k": [1]}}', {"cause": 'a } inside, and a " quote', "n": {"k": [1]}}),
+    ('{"cause": "keeps, commas ,} in strings",}', {"cause": "keeps, commas ,} in strings"}),
+    ('not json {broken and then {"cause": "x"}', {"cause": "x"}),
+])
+def test_the_first_json_value_is_found_and_forgiven(reply, expected):
+    assert parse_json_reply(reply) == expected
+
+
+def test_a_reply_without_json_says_how_it_starts():
+    with pytest.raises(ValueError, match="no JSON object in the reply.*'I cannot help"):
+        parse_json_reply("I cannot help with that.")
+
+
+def test_required_keys_are_checked():
+    assert missing_required({"cause": "x"}, SCHEMA) == []
+    assert missing_required({"other": 1}, SCHEMA) == ["cause"]
+    assert missing_required(["cause"], SCHEMA) == ["<an object>"]
+
+
+def test_each_mode_asks_its_own_way():
+    assert response_format_for("json_schema", SCHEMA, "diagnosis") == {
+        "type": "json_schema", "json_schema": {"name": "diagnosis", "schema": SCHEMA}}
+    assert response_format_for("json_object", SCHEMA) == {"type": "json_object", "schema": SCHEMA}
+    assert response_format_for("text", SCHEMA) is None
+    with pytest.raises(ValueError):
+        response_format_for("xml", SCHEMA)
+
+
+def test_the_schema_instruction_goes_into_a_copy_of_the_last_user_message():
+    messages = [{"role": "system", "content": "s"}, {"role": "user", "content": "first"},
+                {"role": "assistant", "content": "a"}, {"role": "user", "content": "why?"}]
+    asked = with_schema_instruction(messages, SCHEMA)
+    assert asked[3]["content"].startswith("why?\n\nReply with only one JSON object")
+    assert '"required":["cause"]' in asked[3]["content"] and asked[:3] == messages[:3]
+    assert messages[3]["content"] == "why?"
