@@ -179,3 +179,55 @@ def test_mermaid_rendering_draws_every_edge_with_its_weight_and_kinds():
     assert "  generation -->|0.6 subtask.verify| review" in lines
     assert "  diagnosis -.->|0.7 reply, error| coordinator" in lines  # replies drawn dotted
     assert sum("-->" in line or "-.->" in line for line in lines) == len(graph.edges)
+
+
+async def test_the_seeds_four_steps_run_on_the_broker_and_the_graph():
+    """Allocation, decomposition, collaborative processing (review sends the patch back) and integration by weight,
+    written the way a coordinator would, with stand-in agents."""
+    from metagpt_lsp.agents.broker import Broker
+
+    class Diagnosis:
+        name, watches = "diagnosis", (K.SUBTASK_EXPLAIN,)
+
+        async def handle(self, message, context):
+            context.reply("foo is never defined")
+
+    class Generation:
+        name, watches = "generation", (K.SUBTASK_PROPOSE_FIX,)
+
+        async def handle(self, message, context):
+            explanation, round_, reason = message.payload
+            context.reply(f"patch {round_}" + (f" (after: {reason})" if reason else ""))
+
+    class Review:
+        name, watches = "review", (K.SUBTASK_VERIFY,)
+
+        async def handle(self, message, context):
+            accepted = message.payload.startswith("patch 2")
+            why = "ok" if accepted else f"{message.payload} does not parse"
+            context.reply((Verdict.PROPOSE if accepted else Verdict.REJECT, why))
+
+    graph = CooperationGraph.default()
+    async with Broker(router=graph) as broker:
+        for agent in (Diagnosis(), Generation(), Review()):
+            broker.subscribe(agent)
+        async with broker.open_task(timeout=30) as task:  # allocation: the graph routes each subtask
+            explanation = (await task.request(K.SUBTASK_EXPLAIN, "F821 undefined name 'foo'")).payload
+            reason, verdicts = None, []
+            for round_ in range(1, graph.max_rounds("generation", "review") + 1):  # decomposition, bounded
+                patch = (await task.request(K.SUBTASK_PROPOSE_FIX, (explanation, round_, reason))).payload
+                verdict, why = (await task.request(K.SUBTASK_VERIFY, patch)).payload
+                (decision,) = graph.merge_by_weight([  # integration: the rejection outweighs the proposal
+                    Output("generation", "patch", patch, Verdict.PROPOSE, to="review"),
+                    Output("review", "patch", why, verdict, to="generation"),
+                ])
+                verdicts.append(decision.verdict)
+                if decision.verdict is Verdict.PROPOSE:
+                    break
+                reason = decision.value  # collaborative processing: the next round sees the reason
+        trace = broker.trace(task.id)
+    assert verdicts == [Verdict.REJECT, Verdict.PROPOSE]
+    assert patch == "patch 2 (after: patch 1 does not parse)"
+    assert [(m.sender, m.kind) for m in trace.messages()][:3] == [
+        ("coordinator", K.SUBTASK_EXPLAIN), ("diagnosis", K.REPLY), ("coordinator", K.SUBTASK_PROPOSE_FIX)]
+    assert len(trace.messages()) == 10
