@@ -1,4 +1,4 @@
-"""A scripted OpenAI-compatible server on 127.0.0.1 for tests and benchmarks: real HTTP, replies by rule, faults on demand.
+"""A scripted OpenAI-compatible server on 127.0.0.1 for tests and benchmarks: real HTTP, scripted replies, faults.
 
 It speaks just enough HTTP/1.1 (keep-alive, Content-Length bodies, chunked SSE streams) for the ``openai`` client and
 any other OpenAI-compatible client: ``GET /v1/models`` and ``POST /v1/chat/completions``, streaming or not, with
@@ -6,8 +6,9 @@ any other OpenAI-compatible client: ``GET /v1/models`` and ``POST /v1/chat/compl
 last user message or on any message, or a predicate on the request JSON — with a reply text or a fault: latency,
 HTTP 429 with Retry-After, HTTP 500, a malformed JSON body, a stream cut off mid-way (``truncate``: the connection
 drops inside the body; ``unfinished``: the body ends cleanly, without a finish_reason or ``[DONE]``), or a hang that
-lasts until the client disconnects. ``llama_cpp=True`` mimics the embedded llama.cpp server (``json_schema`` answers HTTP 500,
-``json_object`` works); ``reject_params`` mimics OpenAI's HTTP 400 on parameters it does not know.
+lasts until the client disconnects. ``latency_s`` delays every completion (benchmarks: a fixed cost per call).
+``llama_cpp=True`` mimics the embedded llama.cpp server (``json_schema`` answers HTTP 500, ``json_object`` works);
+``reject_params`` mimics OpenAI's HTTP 400 on parameters it does not know.
 
 Every request is recorded (the API key apart from the other headers) so tests can assert on prompts and on what
 reached the wire. In tests: ``async with ScriptedLlm(rules) as server`` (or the ``scripted_llm`` fixture); for
@@ -21,12 +22,13 @@ import asyncio
 import json
 import re
 import signal
-import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
+
+from openai_wire import (capped, chunk_body, completion_body, end_event_stream, error_body, head, message_text,
+                         read_request, send_event, send_json, send_raw, start_event_stream, usage_for)
 
 FAULTS = ("429", "500", "malformed", "truncate", "unfinished", "hang")
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error"}
 
 
 @dataclass
@@ -53,10 +55,10 @@ class Rule:
             return False
         messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
         if self.last_user is not None:
-            users = [_content(m) for m in messages if m.get("role") == "user"]
+            users = [message_text(m) for m in messages if m.get("role") == "user"]
             if not users or not re.search(self.last_user, users[-1]):
                 return False
-        if self.any_message is not None and not any(re.search(self.any_message, _content(m)) for m in messages):
+        if self.any_message is not None and not any(re.search(self.any_message, message_text(m)) for m in messages):
             return False
         return self.when is None or bool(self.when(body))
 
@@ -82,7 +84,7 @@ class RecordedRequest:
 
     @property
     def last_user_message(self) -> str:
-        users = [_content(m) for m in (self.body or {}).get("messages") or [] if m.get("role") == "user"]
+        users = [message_text(m) for m in (self.body or {}).get("messages") or [] if m.get("role") == "user"]
         return users[-1] if users else ""
 
     @property
@@ -95,8 +97,9 @@ class ScriptedLlm:
 
     def __init__(self, rules: list[Rule] | tuple[Rule, ...] = (), *, default_reply: str = "OK",
                  llama_cpp: bool = False, reject_params: tuple[str, ...] = (), model: str = "scripted-model",
-                 port: int = 0, chunk_chars: int = 8) -> None:
+                 port: int = 0, chunk_chars: int = 8, latency_s: float = 0.0) -> None:
         self.rules = list(rules)
+        self.latency_s = latency_s
         self.default_reply = default_reply
         self.llama_cpp = llama_cpp
         self.reject_params = tuple(reject_params)
@@ -155,7 +158,8 @@ class ScriptedLlm:
         task = asyncio.current_task()
         self._connections.add(task)
         try:
-            while (request := await _read_request(reader)) is not None:
+            while (raw := await read_request(reader)) is not None:
+                request = _recorded(*raw)
                 await self._record(request)
                 keep_alive = await self._answer(request, reader, writer)
                 if not keep_alive or request.headers.get("connection", "").lower() == "close":
@@ -177,29 +181,22 @@ class ScriptedLlm:
         """Write the answer; False when the connection must close afterwards."""
         if req.method == "GET" and req.path.rstrip("/").endswith("/models"):
             data = [{"id": self.model, "object": "model", "created": 0, "owned_by": "scripted"}]
-            return await _send_json(writer, 200, {"object": "list", "data": data})
+            return await send_json(writer, 200, {"object": "list", "data": data})
         if req.method != "POST" or not req.path.rstrip("/").endswith("/chat/completions"):
-            return await _send_json(writer, 404, _error(f"no route for {req.method} {req.path}", "not_found"))
+            return await send_json(writer, 404, error_body(f"no route for {req.method} {req.path}", "not_found"))
         body = req.body
         if body is None:
-            return await _send_json(writer, 400, _error("the request body is not JSON", "invalid_request_error"))
+            return await send_json(writer, 400, error_body("the request body is not JSON", "invalid_request_error"))
         if self.llama_cpp and req.response_format_type == "json_schema":
-            return await _send_json(writer, 500, _error("json_schema is not supported here", "server_error"))
+            return await send_json(writer, 500, error_body("json_schema is not supported here", "server_error"))
         for name in self.reject_params:
             if name in body:
                 message = f"Unrecognized request argument supplied: {name}"
-                return await _send_json(writer, 400, _error(message, "invalid_request_error", param=name))
-        rule = next((r for r in self.rules if r.matches(body)), None)
-        if rule is None:
-            rule = Rule(reply=self.default_reply)
+                return await send_json(writer, 400, error_body(message, "invalid_request_error", param=name))
+        rule = next((r for r in self.rules if r.matches(body)), None) or Rule(reply=self.default_reply)
         rule.used += 1
-        if rule.latency_s:
-            await asyncio.sleep(rule.latency_s)
-        return await self._answer_by_rule(rule, req, reader, writer)
-
-    async def _answer_by_rule(self, rule: Rule, req: RecordedRequest, reader: asyncio.StreamReader,
-                              writer: asyncio.StreamWriter) -> bool:
-        body = req.body or {}
+        if self.latency_s + rule.latency_s:
+            await asyncio.sleep(self.latency_s + rule.latency_s)
         if rule.fault == "hang":
             while await reader.read(4096):
                 pass
@@ -207,67 +204,55 @@ class ScriptedLlm:
             return False
         if rule.fault == "429":
             headers = {} if rule.retry_after_s is None else {"Retry-After": f"{rule.retry_after_s:g}"}
-            return await _send_json(writer, 429, _error("Rate limit reached (scripted)", "rate_limit_error"), headers)
+            rate_limited = error_body("Rate limit reached (scripted)", "rate_limit_error")
+            return await send_json(writer, 429, rate_limited, headers)
         if rule.fault == "500":
-            return await _send_json(writer, 500, _error("scripted internal error", "server_error"))
-        text = rule.reply(body) if callable(rule.reply) else rule.reply
-        text, finish = _cap(text, body.get("max_tokens"))
+            return await send_json(writer, 500, error_body("scripted internal error", "server_error"))
+        return await self._reply(rule, body, writer)
+
+    async def _reply(self, rule: Rule, body: dict, writer: asyncio.StreamWriter) -> bool:
+        text, finish = capped(rule.reply(body) if callable(rule.reply) else rule.reply, body.get("max_tokens"))
         finish = None if rule.fault == "unfinished" else finish
-        usage = {"prompt_tokens": _prompt_tokens(body), "completion_tokens": len(text) // 4}
-        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        usage = usage_for(body, text)
         if body.get("stream"):
-            return await self._stream(writer, rule, body, text, finish, usage)
+            return await self._stream(rule, body, text, finish, usage, writer)
         if rule.fault == "malformed":
-            return await _send_raw(writer, 200, b'{"id": "chatcmpl-scripted", "choices": [{"message": ', {})
+            return await send_raw(writer, 200, b'{"id": "chatcmpl-scripted", "choices": [{"message": ')
         if rule.fault == "truncate":
-            payload = json.dumps(_completion(self.model, text, finish, usage)).encode()
-            head = _head(200, {"Content-Type": "application/json", "Content-Length": str(len(payload))})
-            writer.write(head + payload[: len(payload) // 2])
+            payload = json.dumps(completion_body(self.model, text, finish, usage)).encode()
+            writer.write(head(200, {"Content-Type": "application/json", "Content-Length": str(len(payload))})
+                         + payload[: len(payload) // 2])
             await writer.drain()
             return False
-        return await _send_json(writer, 200, _completion(self.model, text, finish, usage))
+        return await send_json(writer, 200, completion_body(self.model, text, finish, usage))
 
-    async def _stream(self, writer: asyncio.StreamWriter, rule: Rule, body: dict, text: str, finish: str | None,
-                      usage: dict) -> bool:
-        head = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "Transfer-Encoding": "chunked"}
-        writer.write(_head(200, head))
+    async def _stream(self, rule: Rule, body: dict, text: str, finish: str | None, usage: dict,
+                      writer: asyncio.StreamWriter) -> bool:
+        start_event_stream(writer)
         pieces = [text[i: i + self.chunk_chars] for i in range(0, len(text), self.chunk_chars)] or [""]
         if rule.fault in ("truncate", "unfinished"):
             pieces = pieces[: max(1, len(pieces) // 2)]
-        events = [_chunk(self.model, {"role": "assistant", "content": ""}, None)]
-        events += [_chunk(self.model, {"content": piece}, None) for piece in pieces]
+        events = [chunk_body(self.model, {"role": "assistant", "content": ""}, None)]
+        events += [chunk_body(self.model, {"content": piece}, None) for piece in pieces]
         if rule.fault == "malformed":
             events.append('{"id": "chatcmpl-scripted", "choices": [{"delta": ')
         if rule.fault is None:
-            events.append(_chunk(self.model, {}, finish))
+            events.append(chunk_body(self.model, {}, finish))
             if (body.get("stream_options") or {}).get("include_usage"):
-                events.append(json.dumps({"id": "chatcmpl-scripted", "object": "chat.completion.chunk",
-                                          "created": int(time.time()), "model": self.model, "choices": [],
-                                          "usage": usage}))
+                events.append(chunk_body(self.model, None, None, usage))
             events.append("[DONE]")
         for event in events:
-            data = f"data: {event}\n\n".encode()
-            writer.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-            await writer.drain()
+            await send_event(writer, event)
             if rule.chunk_latency_s:
                 await asyncio.sleep(rule.chunk_latency_s)
         if rule.fault == "truncate":
             return False  # the connection closes inside the chunked body: the client sees a broken stream
-        writer.write(b"0\r\n\r\n")
-        await writer.drain()
+        await end_event_stream(writer)
         return True
 
 
-async def _read_request(reader: asyncio.StreamReader) -> RecordedRequest | None:
-    line = await reader.readline()
-    if not line.strip():
-        return None
-    method, path, _version = line.decode("latin-1").split(" ", 2)
-    headers: dict[str, str] = {}
-    while (header := await reader.readline()) not in (b"\r\n", b"\n", b""):
-        name, _, value = header.decode("latin-1").partition(":")
-        headers[name.strip().lower()] = value.strip()
-    raw = await reader.readexactly(int(headers.get("content-length", "0")))
+def _recorded(method: str, path: str, headers: dict[str, str], raw: bytes) -> RecordedRequest:
+    """The request as recorded: the bearer token moves out of the headers into ``api_key``."""
     authorization = headers.pop("authorization", None)
     api_key = authorization.removeprefix("Bearer ").strip() if authorization else None
     try:
@@ -277,60 +262,12 @@ async def _read_request(reader: asyncio.StreamReader) -> RecordedRequest | None:
     return RecordedRequest(method, path, headers, body if isinstance(body, dict) else None, api_key)
 
 
-def _head(status: int, headers: dict[str, str]) -> bytes:
-    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}"] + [f"{k}: {v}" for k, v in headers.items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-
-async def _send_raw(writer: asyncio.StreamWriter, status: int, payload: bytes, headers: dict[str, str]) -> bool:
-    head = {"Content-Type": "application/json", "Content-Length": str(len(payload)), **headers}
-    writer.write(_head(status, head) + payload)
-    await writer.drain()
-    return True
-
-
-async def _send_json(writer: asyncio.StreamWriter, status: int, data: dict, headers: dict[str, str] | None = None):
-    return await _send_raw(writer, status, json.dumps(data).encode(), headers or {})
-
-
-def _error(message: str, kind: str, param: str | None = None) -> dict:
-    return {"error": {"message": message, "type": kind, "param": param, "code": None}}
-
-
-def _content(message: dict) -> str:
-    content = message.get("content")
-    if isinstance(content, list):  # content parts
-        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return content if isinstance(content, str) else ""
-
-
-def _prompt_tokens(body: dict) -> int:
-    return sum(len(_content(m)) for m in body.get("messages") or [] if isinstance(m, dict)) // 4
-
-
-def _cap(text: str, max_tokens: Any) -> tuple[str, str]:
-    """Cut the reply at ``max_tokens`` (4 characters a token) the way a real server stops: finish_reason 'length'."""
-    if isinstance(max_tokens, int) and len(text) // 4 > max_tokens:
-        return text[: max_tokens * 4], "length"
-    return text, "stop"
-
-
-def _completion(model: str, text: str, finish: str, usage: dict) -> dict:
-    return {"id": "chatcmpl-scripted", "object": "chat.completion", "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
-            "usage": usage}
-
-
-def _chunk(model: str, delta: dict, finish: str | None) -> str:
-    return json.dumps({"id": "chatcmpl-scripted", "object": "chat.completion.chunk", "created": int(time.time()),
-                       "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
-
-
 def load_script(path: str) -> dict:
-    """Read a JSON script: ``{"rules": [...], "default_reply": ..., "llama_cpp": ..., "reject_params": [...]}``."""
+    """Read a JSON script: ``{"rules": [{"last_user": ..., "reply": ..., "fault": ...}], "default_reply": ...,
+    "latency_s": ..., "llama_cpp": ..., "reject_params": [...]}`` (rule keys as in :class:`Rule`)."""
     with open(path, encoding="utf-8") as handle:
         data = json.load(handle)
-    options = {k: data[k] for k in ("default_reply", "llama_cpp", "model", "chunk_chars") if k in data}
+    options = {k: data[k] for k in ("default_reply", "llama_cpp", "model", "chunk_chars", "latency_s") if k in data}
     options["reject_params"] = tuple(data.get("reject_params", ()))
     options["rules"] = [Rule.from_json(rule) for rule in data.get("rules", [])]
     return options
@@ -351,7 +288,7 @@ async def _serve_forever(port: int, script: str | None) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="A scripted OpenAI-compatible server on 127.0.0.1.")
     parser.add_argument("--port", type=int, default=0, help="port to listen on (0: any free port)")
-    parser.add_argument("--script", help="JSON file with rules, default_reply, llama_cpp, reject_params")
+    parser.add_argument("--script", help="JSON file with rules, default_reply, latency_s, llama_cpp, reject_params")
     args = parser.parse_args(argv)
     asyncio.run(_serve_forever(args.port, args.script))
 

@@ -13,7 +13,8 @@ def test_the_fenced_block_is_taken_without_the_prose_around_it():
 
 
 def test_the_last_block_wins_unless_it_is_a_short_usage_example():
-    reply = f"Original:\n```python\ndef mean(xs):\n    return sum(xs) / len(xs) - 1\n```\nFixed:\n```python\n{FIXED}\n```"
+    original = "def mean(xs):\n    return sum(xs) / len(xs) - 1"
+    reply = f"Original:\n```python\n{original}\n```\nFixed:\n```python\n{FIXED}\n```"
     assert extract_code_block(reply) == FIXED
     reply = f"```python\n{FIXED}\n```\nUsage:\n```python\nmean([1])\n```"
     assert extract_code_block(reply, "py") == FIXED

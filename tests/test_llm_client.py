@@ -17,7 +17,8 @@ from metagpt_lsp.agents.llm_errors import (LlmBadReply, LlmError, LlmRateLimited
 from metagpt_lsp.agents.llm_settings import LlmEndpoint, LlmSettings, resolve_endpoint
 from scripted_llm import Rule, ScriptedLlm
 
-ASK = [{"role": "system", "content": "You explain Python errors."}, {"role": "user", "content": "Why ZeroDivisionError?"}]
+ASK = [{"role": "system", "content": "You explain Python errors."},
+       {"role": "user", "content": "Why ZeroDivisionError?"}]
 SCHEMA = {"type": "object", "properties": {"cause": {"type": "string"}}, "required": ["cause"]}
 
 

@@ -139,7 +139,8 @@ async def test_llama_cpp_mode_refuses_json_schema_but_takes_json_object():
         status, _, _ = await raw_http(server, "POST", "/v1/chat/completions", chat("x", response_format=schema_format))
         assert status == 500
         object_format = {"type": "json_object", "schema": {"type": "object"}}
-        status, _, body = await raw_http(server, "POST", "/v1/chat/completions", chat("x", response_format=object_format))
+        request = chat("x", response_format=object_format)
+        status, _, body = await raw_http(server, "POST", "/v1/chat/completions", request)
         assert status == 200 and json.loads(body)["choices"][0]["message"]["content"] == '{"a": 1}'
 
 
@@ -174,3 +175,10 @@ def test_cli_serves_a_json_script_until_terminated(tmp_path: Path):
     finally:
         process.terminate()
         assert process.wait(timeout=10) == 0
+
+
+async def test_server_latency_delays_every_completion():
+    async with ScriptedLlm(latency_s=0.2) as server:
+        started = asyncio.get_running_loop().time()
+        status, _, _ = await raw_http(server, "POST", "/v1/chat/completions", chat("x"))
+        assert status == 200 and asyncio.get_running_loop().time() - started >= 0.2

@@ -16,7 +16,7 @@ SCHEMA = {"type": "object", "properties": {"cause": {"type": "string"}}, "requir
     ('```\n{"cause": "x"}\n```', {"cause": "x"}),
     ('The cause: {"cause": "x", "lines": [1, 2,],} — done.', {"cause": "x", "lines": [1, 2]}),
     ('{"cause": "first line\nsecond\tline"}', {"cause": "first line\nsecond\tline"}),
-    ('{"cause": "a } inside, and a \\" quote", "n": {"k": [1]}}', {"cause": 'a } inside, and a " quote', "n": {"k": [1]}}),
+    ('{"cause": "a } inside, a \\" quote", "n": {"k": [1]}}', {"cause": 'a } inside, a " quote', "n": {"k": [1]}}),
     ('{"cause": "keeps, commas ,} in strings",}', {"cause": "keeps, commas ,} in strings"}),
     ('not json {broken and then {"cause": "x"}', {"cause": "x"}),
 ])
