@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1
 LOG_TAIL_LINES = 20
 LOG_TAIL_BYTES = 8192
+LOG_ROTATE_BYTES = 5 * 1024 * 1024
 
 CommandForPort = Callable[[int], Sequence[str]]
 
@@ -161,12 +162,18 @@ class LocalModelServer:
 
     def _launch(self, argv: list[str]) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if self.log_path.stat().st_size > LOG_ROTATE_BYTES:  # keep one old log, not every start's since install
+                os.replace(self.log_path, self.log_path.with_name(self.log_path.name + ".1"))
+        except OSError:
+            pass
         with open(self.log_path, "ab") as log_file:
             self._log_offset = log_file.tell()
             log_file.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(argv)}\n".encode())
             log_file.flush()
             self._process = subprocess.Popen(  # the child keeps its own copy of the log file's descriptor
                 argv, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, close_fds=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
                 preexec_fn=_child_setup(), process_group=0 if os.name == "posix" else None)
         if not self._atexit_registered:
             atexit.register(self.stop_now)

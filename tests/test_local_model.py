@@ -29,8 +29,7 @@ from metagpt_lsp.agents import model_weights
 from metagpt_lsp.agents.llm_client import LlmClient
 from metagpt_lsp.agents.llm_errors import LlmUnavailable
 from metagpt_lsp.agents.llm_settings import EMBEDDED_MODEL, LlmEndpoint, LlmSettings
-from metagpt_lsp.agents.local_model import (EmbeddedModel, embedded_model_server, embedded_status,
-                                            llama_server_command)
+from metagpt_lsp.agents.local_model import EmbeddedModel, embedded_status, llama_server_command
 from metagpt_lsp.agents.local_server import LocalModelServer, ModelServerError
 from metagpt_lsp.agents.model_weights import (EMBEDDED_WEIGHTS, Chunk, WeightsError, WeightsSpec, ensure_weights,
                                               is_assembled, weights_path)
