@@ -109,6 +109,7 @@ class LlmClient:
         finish, usage = None, None
         async with self._slots:
             stream = await self._send({**params, "stream_options": {"include_usage": True}}, stream=True)
+            import openai  # already imported by _send
             try:
                 async for chunk in stream:
                     usage = getattr(chunk, "usage", None) or usage
@@ -117,7 +118,7 @@ class LlmClient:
                             parts.append(choice.delta.content)
                             yield choice.delta.content
                         finish = choice.finish_reason or finish
-            except Exception as exc:  # a broken connection or a broken chunk: the partial reply is worthless
+            except (openai.APIError, ValueError) as exc:  # a broken connection or chunk: the partial reply is worthless
                 raise self._error(exc, attempts=1) from exc
             finally:
                 await stream.close()
@@ -209,13 +210,14 @@ class LlmClient:
             attempt += 1
             body = {k: v for k, v in params.items() if k not in self.refused_params}
             client = await self._openai_client()
+            import openai  # already imported by _openai_client
             log.debug("LLM request %d/%d to %s: model=%s messages=%d max_tokens=%s stream=%s", attempt, attempts,
                       self.base_url, body["model"], len(body["messages"]), body.get("max_tokens"), stream)
             try:
                 extra = {k: v for k, v in body.items() if k not in ("model", "messages")}
                 return await client.chat.completions.create(model=body["model"], messages=body["messages"],
                                                             stream=stream, extra_body=extra)
-            except Exception as exc:  # CancelledError is a BaseException: cancellation passes straight through
+            except (openai.APIError, ValueError) as exc:  # ValueError: a body that is not JSON; cancellation passes
                 if self._learn_refused_param(exc, body):
                     attempt -= 1
                     continue
@@ -246,8 +248,6 @@ class LlmClient:
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
     def _error(self, exc: Exception, attempts: int) -> LlmError:
-        if isinstance(exc, LlmError):
-            return exc
         return error_from_openai(exc, self.base_url, self.endpoint.model, attempts, self.settings.request_timeout_s)
 
     def _reply_from(self, completion: Any, params: dict) -> LlmReply:
@@ -276,6 +276,7 @@ class LlmClient:
                 import openai  # here, not at module level: starting the language server must not import openai
 
                 timeout = openai.Timeout(self.settings.request_timeout_s, connect=self.settings.connect_timeout_s)
+                # an endpoint without a key (llama.cpp, Ollama) still gets a placeholder: the openai client needs one
                 self._client = openai.AsyncOpenAI(base_url=base_url, api_key=self.endpoint.api_key or "no-key",
                                                   max_retries=0, timeout=timeout)
             return self._client
