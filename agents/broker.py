@@ -141,8 +141,7 @@ class Broker:
             log.warning("task %s: %s still running %.1f s after cancellation", task.id, names, self.cancel_grace_s)
         finally:
             self._tasks.pop(task.id, None)
-            task.trace.ended = task.end_reason
-            task.trace.duration_s = asyncio.get_running_loop().time() - task.trace.started
+            task.trace.seal(asyncio.get_running_loop().time(), task.end_reason)
             self._traces[task.id] = task.trace
             while len(self._traces) > self.keep_traces:
                 self._traces.popitem(last=False)

@@ -9,7 +9,8 @@ Every message has its own ``id``. Kinds are a closed enum so that a typo is an e
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+import reprlib
+from dataclasses import dataclass, field, fields, is_dataclass
 from enum import StrEnum
 
 
@@ -100,15 +101,25 @@ class Message:
 
 
 def summarize(payload: object, limit: int = 60) -> str:
-    """A one-line description of a payload for traces: its ``summary()`` if it has one, else a shortened repr."""
+    """A one-line description of a payload for traces, cheap whatever its size.
+
+    Its ``summary()`` if it has one; for a dataclass, its type and first fields; otherwise a repr that
+    ``reprlib`` keeps short (a whole document's text is never formatted to be thrown away).
+    """
+    if payload is None:
+        return ""
     summary = getattr(payload, "summary", None)
     if callable(summary):
         text = str(summary())
-    elif isinstance(payload, str):
-        text = repr(payload)
-    elif payload is None:
-        return ""
+    elif is_dataclass(payload) and not isinstance(payload, type):
+        shown = ", ".join(f"{f.name}={_short.repr(getattr(payload, f.name))}" for f in fields(payload)[:3])
+        text = f"{type(payload).__name__}({shown}{', …' if len(fields(payload)) > 3 else ''})"
     else:
-        text = repr(payload)
+        text = _short.repr(payload)
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_short = reprlib.Repr()
+_short.maxstring = _short.maxother = 60
+_short.maxlevel = 3

@@ -146,3 +146,4 @@ class Subscription:
                 me.uncancel()
             tally.finished(perf_counter() - started)
             broker.handler_finished(self, task, message, outcome)
+            message = task = outcome = None  # an idle worker holds no payload alive

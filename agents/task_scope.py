@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Collection
 
 from .messages import Message, MessageKind, summarize
@@ -72,12 +72,22 @@ class TaskCancelled(TaskEnded):
 
 @dataclass(slots=True)
 class TraceEntry:
-    """One line of a trace: a message (with the agents it went to) or a note about the task."""
+    """One line of a trace: a message (with the agents it went to) or a note about the task.
+
+    Once the task is over its trace is sealed: each message keeps its ids, kind and sender, but its payload is
+    replaced by a one-line ``summary``, so kept traces never hold documents or trees alive.
+    """
 
     offset_s: float
     message: Message | None
     recipients: tuple[str, ...] = ()
     note: str = ""
+    summary: str | None = None
+
+    def seal(self) -> None:
+        if self.message is not None and self.summary is None:
+            self.summary = summarize(self.message.payload)
+            self.message = replace(self.message, payload=None)
 
     def __str__(self) -> str:
         at = f"{f'+{self.offset_s * 1000:.1f}':>9} ms"
@@ -87,7 +97,7 @@ class TraceEntry:
         to = f" => {', '.join(self.recipients)}" if self.recipients else ""
         if m.kind.is_reply:
             to = f" (re {m.correlation_id})"
-        text = summarize(m.payload)
+        text = summarize(m.payload) if self.summary is None else self.summary
         return f"{at}  {m.sender} -> {m.kind}{to}  [{m.id}]" + (f"  {text}" if text else "")
 
 
@@ -107,7 +117,14 @@ class TaskTrace:
         else:
             self.omitted += 1
 
+    def seal(self, now: float, reason: str) -> None:
+        """The task is over: record how it ended and let go of the payloads."""
+        self.ended, self.duration_s = reason, now - self.started
+        for entry in self.entries:
+            entry.seal()
+
     def messages(self) -> list[Message]:
+        """The task's messages in order (once the task is over, with ``payload=None``: see ``TraceEntry``)."""
         return [e.message for e in self.entries if e.message is not None]
 
     def kinds(self) -> list[MessageKind]:

@@ -4,7 +4,10 @@ deadlines that end a task with what it has, failing handlers, no leaked tasks, r
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import weakref
+from dataclasses import dataclass
 
 import httpx2 as httpx  # the HTTP client the openai package ships with
 import pytest
@@ -278,22 +281,36 @@ async def test_no_task_leaks_after_a_thousand_tasks():
         assert all(s.queue.current_buffer_used == 0 for s in stats.subscribers)
 
 
+@dataclass(frozen=True)
+class Document:
+    uri: str
+    text: str
+
+
 async def test_the_trace_shows_every_message_of_the_task_in_order():
     async with Broker(keep_traces=2) as broker:
         broker.subscribe(Echo("diagnosis", K.SUBTASK_EXPLAIN))
         async with broker.open_task(task_id="t-explain") as task:
             await task.request(K.SUBTASK_EXPLAIN, "undefined name 'foo'")
+            document = Document("file:///a.py", "x = foo()\n" * 10_000)
+            await task.request(K.SUBTASK_EXPLAIN, document)
+        kept_alive = weakref.ref(document)
+        del document, task
         trace = broker.trace("t-explain")
-        assert trace.kinds() == [K.SUBTASK_EXPLAIN, K.REPLY]
+        assert trace.kinds() == [K.SUBTASK_EXPLAIN, K.REPLY] * 2
         text = str(trace)
         lines = text.splitlines()
         assert lines[0].startswith("task t-explain: ended (completed) after")
         assert "coordinator -> subtask.explain => diagnosis" in lines[1] and "undefined name 'foo'" in lines[1]
         assert "diagnosis -> reply (re " in lines[2] and "'echo'" in lines[2]
         assert lines[1].split()[0].startswith("+") and lines[1].split()[1] == "ms"
-        for n in range(2):  # only the last two traces are kept
-            async with broker.open_task() as other:
-                await other.request(K.SUBTASK_EXPLAIN, n)
+        assert "Document(uri='file:///a.py', text='x = foo()\\nx = foo()" in lines[3] and len(lines[3]) < 160
+        async with broker.open_task() as other:
+            await other.request(K.SUBTASK_EXPLAIN, "another task")
+        gc.collect()
+        assert kept_alive() is None  # the kept trace holds a summary of the document, not the document
+        async with broker.open_task() as other:  # only the last two traces are kept
+            await other.request(K.SUBTASK_EXPLAIN, "and one more")
         with pytest.raises(LookupError, match="last 2 tasks"):
             broker.trace("t-explain")
 
