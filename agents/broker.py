@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter, OrderedDict
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 from .broker_statistics import BrokerStatistics
 from .messages import Message, MessageKind, new_id
@@ -108,7 +109,10 @@ class Broker:
         return None if task is None or task.ended else task
 
     def cancel_task(self, task_id: str, reason: str = "cancelled") -> int:
-        """End the task: cancel every handler working on it, fail its waiting requests. Returns handlers cancelled."""
+        """End the task: cancel every handler working on it, fail its waiting requests. Returns handlers cancelled.
+
+        A handler that cancels its own task is not interrupted: it ends when it returns (what it publishes fails).
+        """
         task = self._tasks.get(task_id)
         return 0 if task is None else self._end_task(task, reason)
 
@@ -155,7 +159,8 @@ class Broker:
         try:
             return self._traces[task_id]
         except KeyError:
-            raise UnknownTask(f"no trace of task {task_id} (traces are kept for the last {self.keep_traces} tasks)")
+            raise UnknownTask(
+                f"no trace of task {task_id} (traces are kept for the last {self.keep_traces} tasks)") from None
 
     # -- publishing and asking -------------------------------------------------------------------------------
 

@@ -7,8 +7,8 @@ statistics cost nothing proportional to the number of messages ever handled.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from .channel import ChannelStatistics
 

@@ -18,9 +18,9 @@ cycle. ``from_settings`` overrides the default from a plain settings dict (see `
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Hashable, Iterable, Mapping
 
 from .messages import REPLY_KINDS, MessageKind
 

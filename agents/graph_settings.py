@@ -9,8 +9,9 @@ All problems are collected and raised together as one ``GraphError``, so a user 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
 
 from .cooperation import Edge, GraphError, RoundBound
 from .messages import MessageKind

@@ -11,8 +11,9 @@ ERROR replies.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from time import perf_counter
-from typing import TYPE_CHECKING, Protocol, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from .broker_statistics import HandlerTally, SubscriberStatistics
 from .channel import BoundedChannel, ChannelClosed

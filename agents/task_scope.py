@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Collection
+from typing import TYPE_CHECKING
 
 from .messages import Message, MessageKind, summarize
 
