@@ -7,8 +7,8 @@ removes it names the problem (``expected ":"``, ``unexpected ")"``).
 Trials never reparse the whole file. Each parses a *window*: the lines around the error, starting at a line that
 begins a statement of its own (so the window parses as the document does) and ending a few lines past the point of
 repair. A trial passes when the window, edited, has no error left near the repair, no new error before it and no
-more errors in all than before. Windows are a few kilobytes, trials are incremental reparses of the window, and a call has a fixed budget of
-processor time, so the cost per keystroke stays small whatever the size of the file.
+more errors in all than before. Windows are a few kilobytes, trials are incremental reparses of the window, and a
+call has a fixed budget of processor time, so the cost per keystroke stays small whatever the size of the file.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import tree_sitter
 
 from .syntax_tokens import indentation, is_atomic, line_end, line_start, starts_statement
+from .syntax_trial_edits import TrialEdit
 
 CPU_BUDGET_SECONDS = 0.003
 """Processor time (of this thread: not wall time, so a busy machine does not change the answers) that the trial
@@ -112,9 +113,10 @@ class TrialRepair:
             self._windows[key] = window
         return self._windows[key]
 
-    def fixes(self, window: _Window, start: int, end: int, insert: bytes) -> bool:
-        """Whether replacing ``source[start:end]`` by ``insert`` leaves no error near the repair."""
-        if not self._spend():
+    def fixes(self, window: _Window, edit: TrialEdit) -> bool:
+        """Whether ``edit`` leaves no error near the repair (and none new elsewhere in the window)."""
+        start, end, insert = edit.start, edit.end, edit.insert.encode()
+        if start < window.start or end > window.start + len(window.text) or not self._spend():
             return False
         local_start, local_end = start - window.start, end - window.start
         text = window.text[:local_start] + insert + window.text[local_end:]
