@@ -1,0 +1,179 @@
+"""The coordinator: the seed's four steps, one method per kind of request.
+
+1. **Allocation** — a request opens a task on the broker with one deadline; the cooperation graph routes each
+   subtask to the agents that take it (the broker delivers along the graph's edges, nowhere else).
+2. **Decomposition** — explain-and-fix becomes explain -> propose -> verify; generation becomes generate -> verify;
+   review becomes review-units.
+3. **Collaborative processing** — review verifies each proposal; a rejection goes back to generation with its
+   reason, for at most the graph's round bound of the generation <-> review loop.
+4. **Integration** — outputs are merged by the weights of the edges they travelled (``merge_by_weight``): a
+   reviewer's rejection outweighs a proposal; overlapping findings merge into one.
+
+Every request ends in one ``TeamResult``: a verified edit, findings, or ``ok=False`` with a reason a user can act
+on. An edit that failed verification is never returned. Cancelling the caller's asyncio task cancels every agent
+working on the request, in-flight LLM calls included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Callable
+
+from .broker import Broker
+from .cooperation import CooperationGraph, Output, Verdict
+from .diagnosis_agent import DiagnosisAgent
+from .generation_agent import GenerationAgent
+from .llm_client import LlmClient
+from .messages import MessageKind as K
+from .review_agent import ReviewAgent
+from .review_cache import ReviewCache
+from .task_scope import AgentFailed, RoundLimitExceeded, TaskEnded, TaskScope
+from .team_payloads import (Explanation, FixRequest, GenerateRequest, Proposal, ProposeFix, ReviewRequest, TeamResult,
+                            Verification, VerifyPatch)
+
+log = logging.getLogger(__name__)
+StepReporter = Callable[[str], None]
+
+
+def _quiet(_step: str) -> None:
+    return None
+
+
+class Team:
+    """The agent team behind one broker. ``async with Team(llm) as team: await team.explain_and_fix(request)``."""
+
+    def __init__(self, llm: LlmClient, graph: CooperationGraph | None = None, review_cache: ReviewCache | None = None,
+                 deadline_s: float = 120.0) -> None:
+        self.llm = llm
+        self.graph = graph or CooperationGraph.default()
+        self.deadline_s = deadline_s
+        self.broker = Broker(router=self.graph)
+        for agent in (DiagnosisAgent(llm), GenerationAgent(llm), ReviewAgent(llm, review_cache)):
+            self.broker.subscribe(agent)
+        self.last_task_id: str | None = None
+
+    async def __aenter__(self) -> "Team":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self.broker.close()
+
+    def last_trace(self) -> str:
+        if self.last_task_id is None:
+            return "no task has run yet"
+        return str(self.broker.trace(self.last_task_id))
+
+    def _open(self, deadline_s: float | None) -> TaskScope:
+        task = self.broker.open_task(timeout=deadline_s or self.deadline_s)
+        self.last_task_id = task.id
+        return task
+
+    def _result(self, task: TaskScope, snapshot_uri: str, version: int, **fields: object) -> TeamResult:
+        usage = self.llm.usage_for(task.id)
+        return TeamResult(uri=snapshot_uri, version=version, usage=usage, task_id=task.id,
+                          requests_sent=usage.requests, **fields)
+
+    # -- explain and fix -----------------------------------------------------------------------------------------
+
+    async def explain_and_fix(self, request: FixRequest, report: StepReporter = _quiet,
+                              deadline_s: float | None = None) -> TeamResult:
+        snapshot = request.snapshot
+        async with self._open(deadline_s) as task:
+            rounds = 0
+            explanation: Explanation | None = None
+            try:
+                report("diagnosis: explaining the cause")
+                explanation = (await task.request(K.SUBTASK_EXPLAIN, request)).payload
+                proposal, verification, rounds = await self._propose_until_accepted(
+                    task, K.SUBTASK_PROPOSE_FIX, lambda n, why: ProposeFix(request, explanation, n, why),
+                    explanation.target_start, explanation.target_end, snapshot, report)
+            except (AgentFailed, TaskEnded, RoundLimitExceeded) as error:
+                return self._result(task, snapshot.uri, snapshot.version, ok=False, reason=_why(error),
+                                    explanation=explanation.cause if explanation else "", rounds=rounds)
+            if verification is None:
+                return self._result(task, snapshot.uri, snapshot.version, ok=False, rounds=rounds,
+                                    explanation=explanation.cause,
+                                    reason=f"no safe fix after {rounds} round(s): {proposal}")
+            return self._result(task, snapshot.uri, snapshot.version, ok=True, explanation=explanation.cause,
+                                edits=verification.edits, rounds=rounds, reason=verification.reason)
+
+    async def _propose_until_accepted(self, task: TaskScope, kind: K,
+                                      subtask: Callable[[int, tuple[str, ...]], object],
+                                      allowed_start: int, allowed_end: int, snapshot,
+                                      report: StepReporter) -> tuple[object, Verification | None, int]:
+        """Rounds of propose -> verify until review accepts; returns (proposal or last reason, verdict, rounds)."""
+        rejections: tuple[str, ...] = ()
+        max_rounds = self.graph.max_rounds("generation", "review") or 1
+        for round_number in range(1, max_rounds + 1):
+            report(f"generation: proposing (round {round_number} of {max_rounds})")
+            proposal: Proposal = (await task.request(kind, subtask(round_number, rejections))).payload
+            report(f"review: verifying round {round_number}")
+            verification: Verification = (await task.request(
+                K.SUBTASK_VERIFY, VerifyPatch(snapshot, proposal, allowed_start, allowed_end))).payload
+            (decision,) = self.graph.merge_by_weight([
+                Output("generation", "patch", proposal, Verdict.PROPOSE, to="review"),
+                Output("review", "patch", verification, Verdict.PROPOSE if verification.accepted else Verdict.REJECT,
+                       to="generation"),
+            ])
+            if decision.verdict is Verdict.PROPOSE and verification.accepted:
+                return proposal, verification, round_number
+            rejections += (verification.reason,)
+        return (rejections[-1] if rejections else "nothing proposed"), None, max_rounds
+
+    # -- generate ------------------------------------------------------------------------------------------------
+
+    async def generate(self, request: GenerateRequest, report: StepReporter = _quiet,
+                       deadline_s: float | None = None) -> TeamResult:
+        snapshot = request.snapshot
+        async with self._open(deadline_s) as task:
+            try:
+                proposal, verification, rounds = await self._propose_until_accepted(
+                    task, K.SUBTASK_GENERATE, lambda _n, _why: request, request.start_byte, request.end_byte, snapshot, report)
+            except (AgentFailed, TaskEnded, RoundLimitExceeded) as error:
+                return self._result(task, snapshot.uri, snapshot.version, ok=False, reason=_why(error))
+            if verification is None:
+                return self._result(task, snapshot.uri, snapshot.version, ok=False, rounds=rounds,
+                                    reason=f"no code that parses after {rounds} round(s): {proposal}")
+            return self._result(task, snapshot.uri, snapshot.version, ok=True, edits=verification.edits,
+                                rounds=rounds, explanation=f"generated from the {request.kind}")
+
+    # -- review --------------------------------------------------------------------------------------------------
+
+    async def review(self, request: ReviewRequest, report: StepReporter = _quiet,
+                     deadline_s: float | None = None) -> TeamResult:
+        """Each unit is its own subtask, so a deadline ends the review with the units already reviewed."""
+        snapshot = request.snapshot
+        async with self._open(deadline_s) as task:
+            if not request.units:
+                return self._result(task, snapshot.uri, snapshot.version, ok=True, reason="nothing changed")
+            report(f"review: {len(request.units)} unit(s)")
+            complete, reason = True, ""
+            try:
+                replies = await asyncio.gather(*(
+                    task.request(K.SUBTASK_REVIEW_UNITS, ReviewRequest(snapshot, (unit,))) for unit in request.units))
+            except (AgentFailed, TaskEnded) as error:
+                replies = error.partial if isinstance(error, TaskEnded) else task.collected
+                complete, reason = False, _why(error)
+            reviews = [review for reply in replies for review in reply.payload]
+            merged = self.graph.merge_by_weight(
+                Output("review", (finding.start_byte, finding.end_byte), finding)
+                for unit_review in reviews for finding in unit_review.findings)
+            findings = tuple(decision.value for decision in merged)
+            cached = sum(1 for unit_review in reviews if unit_review.cached)
+            summary = f"{len(reviews)} of {len(request.units)} unit(s) reviewed, {cached} from the cache"
+            return self._result(task, snapshot.uri, snapshot.version, ok=complete, findings=findings,
+                                reason=f"{summary}: {reason}" if reason else summary)
+
+
+def _why(error: Exception) -> str:
+    if isinstance(error, AgentFailed):
+        return "; ".join(failure.payload.error.split(": ", 1)[-1] for failure in error.failures)
+    if isinstance(error, TaskEnded):
+        if error.reason == "deadline":
+            return "the team ran out of time (llm.taskDeadlineS) before it had a checked result"
+        return f"the request was {error.reason}"
+    return str(error)

@@ -1,0 +1,70 @@
+"""The diagnosis agent: explains the cause of a diagnostic and picks the smallest node an edit may replace.
+
+It watches ``subtask.explain``. A syntax error of our own needs no model (the parser already said what is wrong);
+neither does a diagnostic that came with its cause (our review's findings carry one). Anything else — a type error,
+a linter's code, a failing test — is one focused question to the model: the cause in a sentence or two and the one
+line that must change. That quoted line, found in the text (never by a model's line number), widens the target
+when the diagnostic itself points elsewhere.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from . import prompts
+from .anchoring import locate_snippet
+from .code_units import target_node, unit_node_at
+from .llm_client import LlmClient
+from .messages import Message, MessageKind
+from .prompt_context import context_for
+from .subscription import HandlerContext
+from .team_payloads import Explanation, FixRequest
+
+log = logging.getLogger(__name__)
+
+SYNTAX_SOURCES = frozenset({"metagpt-lsp"})
+
+
+class DiagnosisAgent:
+    name = "diagnosis"
+    watches = (MessageKind.SUBTASK_EXPLAIN,)
+    concurrency = 4
+
+    def __init__(self, llm: LlmClient) -> None:
+        self.llm = llm
+
+    async def handle(self, message: Message, context: HandlerContext) -> None:
+        request: FixRequest = message.payload
+        context.reply(await self.explain(request, context.task_id))
+
+    async def explain(self, request: FixRequest, task_id: str) -> Explanation:
+        snapshot = request.snapshot
+        target = target_node(snapshot, request.start_byte, request.end_byte)
+        if target is None:
+            raise ValueError("the document has no syntax tree (unknown language or too large): nothing to target")
+        if request.known_cause:
+            return Explanation(request.known_cause, target.start_byte, target.end_byte)
+        if request.source in SYNTAX_SOURCES and request.code == "syntax":
+            return Explanation(f"Syntax error: {request.message}.", target.start_byte, target.end_byte)
+        target_text = snapshot.source[target.start_byte:target.end_byte].decode("utf-8", "surrogatepass")
+        answer = await self.llm.complete_json(
+            prompts.explain(context_for(snapshot, target.start_byte, target.end_byte), target_text,
+                            _describe(request)),
+            prompts.EXPLAIN_SCHEMA, task_id=task_id, max_tokens=200)
+        cause = str(answer.get("cause") or "").strip() or request.message
+        suspect = str(answer.get("line") or "").strip()
+        start, end = target.start_byte, target.end_byte
+        unit = unit_node_at(snapshot, start, end)
+        within = (unit.start_byte, unit.end_byte) if unit is not None else None
+        found = locate_snippet(snapshot, suspect, within) if suspect else None
+        if found is not None and not (start <= found[0] and found[1] <= end):
+            widened = target_node(snapshot, min(start, found[0]), max(end, found[1]))
+            if widened is not None and (unit is None or (unit.start_byte <= widened.start_byte
+                                                         and widened.end_byte <= unit.end_byte)):
+                start, end = widened.start_byte, widened.end_byte
+        return Explanation(cause, start, end, suspect)
+
+
+def _describe(request: FixRequest) -> str:
+    label = " ".join(part for part in (request.source, f"[{request.code}]" if request.code else None) if part)
+    return f"{label}: {request.message}" if label else request.message

@@ -1,0 +1,90 @@
+"""The generation agent: writes code — a replacement for a target node, or the code a request asks for.
+
+It watches ``subtask.propose_fix`` (a cause and a target from diagnosis, plus the reasons earlier rounds were
+rejected) and ``subtask.generate`` (a stub, a comment or a cursor). It answers with a ``Proposal``: the model's code
+taken out of its fenced block and fitted to the document's indentation. It never checks its own work: review does.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from . import prompts
+from .code_blocks import extract_code_block
+from .edits import Patch, fit_replacement
+from .llm_client import LlmClient
+from .llm_errors import LlmBadReply
+from .messages import Message, MessageKind
+from .prompt_context import context_for
+from .subscription import HandlerContext
+from .team_payloads import GenerateRequest, Proposal, ProposeFix
+
+log = logging.getLogger(__name__)
+
+
+class GenerationAgent:
+    name = "generation"
+    watches = (MessageKind.SUBTASK_PROPOSE_FIX, MessageKind.SUBTASK_GENERATE)
+    concurrency = 4
+
+    def __init__(self, llm: LlmClient) -> None:
+        self.llm = llm
+
+    async def handle(self, message: Message, context: HandlerContext) -> None:
+        if message.kind is MessageKind.SUBTASK_PROPOSE_FIX:
+            context.reply(await self.propose_fix(message.payload, context.task_id))
+        else:
+            context.reply(await self.generate(message.payload, context.task_id))
+
+    async def propose_fix(self, subtask: ProposeFix, task_id: str) -> Proposal:
+        request, explanation = subtask.request, subtask.explanation
+        snapshot = request.snapshot
+        start, end = explanation.target_start, explanation.target_end
+        target = snapshot.source[start:end].decode("utf-8", "surrogatepass")
+        messages = prompts.propose_fix(context_for(snapshot, start, end), _dedented_first_line(snapshot, start, target),
+                                       request.message, explanation.cause, subtask.rejections)
+        reply = await self.llm.complete(messages, task_id=task_id,
+                                        temperature=0.0 if subtask.round == 1 else 0.2 * (subtask.round - 1))
+        code = self._code_of(reply.text, snapshot.language_name, reply.truncated)
+        new_text = fit_replacement(snapshot, start, end, code)
+        return Proposal(Patch(snapshot.uri, snapshot.version, start, end, new_text), f"round {subtask.round}")
+
+    async def generate(self, request: GenerateRequest, task_id: str) -> Proposal:
+        snapshot = request.snapshot
+        start, end = request.start_byte, request.end_byte
+        if request.kind == "cursor":
+            target = (snapshot.source[max(0, start - 1500):start] + b"<CURSOR>" + snapshot.source[end:end + 500])
+        else:
+            target = snapshot.source[start:end]
+        context = context_for(snapshot, start, end)
+        reply = await self.llm.complete(
+            prompts.generate(context, request.kind, request.instruction, target.decode("utf-8", "surrogatepass")),
+            task_id=task_id)
+        code = self._code_of(reply.text, snapshot.language_name, reply.truncated)
+        if request.kind == "stub":
+            new_text = fit_replacement(snapshot, start, end, code)
+        elif request.kind == "comment":
+            new_text = "\n" + _indent_at(snapshot, start) + fit_replacement(snapshot, start, end, code).rstrip("\r\n")
+        else:
+            new_text = fit_replacement(snapshot, start, end, code).rstrip("\r\n")
+        return Proposal(Patch(snapshot.uri, snapshot.version, start, end, new_text), request.kind)
+
+    @staticmethod
+    def _code_of(text: str, language: str | None, truncated: bool) -> str:
+        if truncated:
+            raise LlmBadReply("the model's code was cut off by llm.maxTokens before it ended; raise llm.maxTokens")
+        code = extract_code_block(text, language)
+        if not code or not code.strip():
+            raise LlmBadReply("the model's reply held no code")
+        return code
+
+
+def _indent_at(snapshot, offset: int) -> str:
+    line_start = snapshot.lines.line_start(snapshot.lines.line_of(offset))
+    line = snapshot.source[line_start:offset].decode("utf-8", "replace")
+    return line[: len(line) - len(line.lstrip(" \t"))]
+
+
+def _dedented_first_line(snapshot, start: int, target: str) -> str:
+    """The target as the model should see it: its first line indented like the rest (it starts mid-line)."""
+    return _indent_at(snapshot, start) + target

@@ -1,0 +1,102 @@
+"""The questions the agents ask, one focused question per call, worded for small local models as well as big ones.
+
+Each builder returns chat messages. Code goes to the model in fenced blocks and comes back in a fenced block, never
+inside a JSON string; JSON is asked only for short fields (a cause, a quoted line, a message). ``PROMPT_VERSION``
+changes whenever a prompt changes, so cached reviews made with an older prompt are not reused.
+"""
+
+from __future__ import annotations
+
+from .prompt_context import PromptContext
+
+PROMPT_VERSION = "p1"
+Messages = list[dict[str, str]]
+
+EXPLAIN_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "cause": {"type": "string", "maxLength": 400},
+        "line": {"type": "string", "maxLength": 200},
+    },
+    "required": ["cause"],
+}
+
+REVIEW_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "findings": {
+            "type": "array",
+            "maxItems": 5,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "quote": {"type": "string", "maxLength": 160},
+                    "problem": {"type": "string", "maxLength": 240},
+                    "severity": {"type": "string", "enum": ["error", "warning", "info"]},
+                },
+                "required": ["quote", "problem"],
+            },
+        },
+    },
+    "required": ["findings"],
+}
+
+
+def _system(role: str) -> dict[str, str]:
+    return {"role": "system", "content": f"You are the {role} of a small team of expert programmers. "
+                                         "Answer exactly what is asked, briefly."}
+
+
+def explain(context: PromptContext, target: str, diagnostic: str) -> Messages:
+    return [
+        _system("diagnosis agent"),
+        {"role": "user", "content": (
+            f"{context.render()}\n\nA tool reports this problem in the code below:\n{diagnostic}\n\n"
+            f"```{context.language}\n{target}\n```\n\n"
+            "What causes it? Reply in JSON: {\"cause\": one or two sentences, "
+            "\"line\": the one line of code that must change, copied exactly}."
+        )},
+    ]
+
+
+def propose_fix(context: PromptContext, target: str, diagnostic: str, cause: str,
+                rejections: tuple[str, ...]) -> Messages:
+    earlier = ""
+    if rejections:
+        earlier = "\n\nEarlier attempts were rejected:\n" + "\n".join(f"- {reason}" for reason in rejections[-3:])
+    return [
+        _system("programmer"),
+        {"role": "user", "content": (
+            f"{context.render()}\n\nProblem: {diagnostic}\nCause: {cause}{earlier}\n\n"
+            f"Rewrite this code so the problem is gone. Change as little as possible, keep its name and "
+            f"signature, and reply with the whole corrected code in one ```{context.language} block, "
+            f"nothing else.\n\n```{context.language}\n{target}\n```"
+        )},
+    ]
+
+
+def generate(context: PromptContext, kind: str, instruction: str, target: str) -> Messages:
+    if kind == "stub":
+        ask = (f"Implement this function. Keep its signature and docstring. Reply with the complete function in "
+               f"one ```{context.language} block, nothing else.\n\n```{context.language}\n{target}\n```")
+    elif kind == "comment":
+        ask = (f"Write the code that this comment asks for: {instruction}\nReply with only that code, in one "
+               f"```{context.language} block, nothing else.")
+    else:
+        ask = (f"Write the code that belongs at <CURSOR> in:\n```{context.language}\n{target}\n```\n"
+               f"Reply with only the text to insert at <CURSOR>, in one ```{context.language} block.")
+    return [_system("programmer"), {"role": "user", "content": f"{context.render()}\n\n{ask}"}]
+
+
+def review(language: str, unit_text: str, context: PromptContext | None = None) -> Messages:
+    around = f"{context.render()}\n\n" if context is not None and (context.imports or context.signatures) else ""
+    return [
+        _system("code reviewer"),
+        {"role": "user", "content": (
+            f"{around}Review this code for bugs: wrong logic, crashes, resource leaks, security holes. Ignore "
+            "style.\n\n"
+            f"```{language}\n{unit_text}\n```\n\n"
+            "Reply in JSON: {\"findings\": [{\"quote\": the exact code of the faulty line, \"problem\": what is "
+            "wrong and why, \"severity\": \"error\" or \"warning\"}]}. Reply {\"findings\": []} when it is correct."
+        )},
+    ]

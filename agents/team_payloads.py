@@ -1,0 +1,168 @@
+"""What the team is asked and what it answers: the payloads of the broker's messages and the team's results.
+
+Everything is frozen: a payload is shared by every agent that receives it and by the trace. A document travels as
+its immutable ``DocumentSnapshot`` (shared, never copied or reparsed); positions are byte offsets of that snapshot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .code_units import CodeUnit
+from .edits import ByteEdit, Patch
+from .llm_usage import TokenUsage
+from .snapshot import DocumentSnapshot
+
+
+@dataclass(frozen=True)
+class FixRequest:
+    """Explain and fix one diagnostic (ours or any other tool's) of one snapshot."""
+
+    snapshot: DocumentSnapshot
+    start_byte: int
+    end_byte: int
+    message: str
+    source: str | None = None
+    code: str | None = None
+    known_cause: str | None = None
+    """An explanation that came with the diagnostic (e.g. our review's), so diagnosis need not ask again."""
+
+    def summary(self) -> str:
+        return f"fix {self.source or 'diagnostic'}: {self.message[:50]} @{self.start_byte} v{self.snapshot.version}"
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Diagnosis's answer: the cause in words and the node an edit may replace."""
+
+    cause: str
+    target_start: int
+    target_end: int
+    suspect: str = ""
+
+    def summary(self) -> str:
+        return f"{self.cause[:60]} -> bytes {self.target_start}-{self.target_end}"
+
+
+@dataclass(frozen=True)
+class ProposeFix:
+    """Generation's subtask: replace the target, knowing the cause and why earlier attempts were rejected."""
+
+    request: FixRequest
+    explanation: Explanation
+    round: int
+    rejections: tuple[str, ...] = ()
+
+    def summary(self) -> str:
+        return f"round {self.round}" + (f" after: {self.rejections[-1][:50]}" if self.rejections else "")
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    """Write code at a place: a stub body, a comment or TODO, or the cursor between a prefix and a suffix."""
+
+    snapshot: DocumentSnapshot
+    start_byte: int
+    end_byte: int
+    instruction: str
+    kind: str
+    """"stub" (replace a function with its implementation), "comment" (insert code after it), "cursor"."""
+
+    def summary(self) -> str:
+        return f"generate {self.kind} @{self.start_byte} v{self.snapshot.version}"
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """Code proposed by generation for ``patch``'s range (already fitted to the document's indentation)."""
+
+    patch: Patch
+    note: str = ""
+
+    def summary(self) -> str:
+        return f"{len(self.patch.new_text)} chars for bytes {self.patch.start_byte}-{self.patch.end_byte}"
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Review's verdict on a proposal: accepted with its edits, or rejected with a reason the next round reads."""
+
+    accepted: bool
+    reason: str
+    edits: tuple[ByteEdit, ...] = ()
+
+    def summary(self) -> str:
+        return ("accepted: " if self.accepted else "rejected: ") + self.reason[:60]
+
+
+@dataclass(frozen=True)
+class ReviewRequest:
+    """Review these units of a snapshot (the ones that changed)."""
+
+    snapshot: DocumentSnapshot
+    units: tuple[CodeUnit, ...]
+
+    def summary(self) -> str:
+        return f"review {len(self.units)} unit(s) of v{self.snapshot.version}"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A review finding anchored to the text it quotes (model line numbers are never trusted)."""
+
+    start_byte: int
+    end_byte: int
+    message: str
+    severity: str = "warning"
+    code: str = "review"
+    quote: str = ""
+    unit_name: str = ""
+
+    def summary(self) -> str:
+        return f"{self.severity}: {self.message[:60]}"
+
+
+@dataclass(frozen=True)
+class UnitReview:
+    """Review's findings for one unit, and whether they came from the cache (no request sent)."""
+
+    unit: CodeUnit
+    findings: tuple[Finding, ...]
+    cached: bool
+
+    def summary(self) -> str:
+        return f"{self.unit.name}: {len(self.findings)} finding(s){' (cached)' if self.cached else ''}"
+
+
+@dataclass(frozen=True)
+class TeamResult:
+    """What the team answers to one request: edits (for fix/generate) or findings (for review), or why not.
+
+    ``ok`` False means "no safe result": ``reason`` says why in words a user can act on, and nothing is to be
+    applied. Edits are byte edits of the snapshot version ``version`` — never to be applied to any other.
+    """
+
+    ok: bool
+    uri: str
+    version: int
+    reason: str = ""
+    explanation: str = ""
+    edits: tuple[ByteEdit, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    rounds: int = 0
+    usage: TokenUsage = field(default_factory=TokenUsage)
+    task_id: str = ""
+    requests_sent: int = 0
+
+
+@dataclass(frozen=True)
+class VerifyPatch:
+    """Review's subtask: check ``proposal`` against the snapshot it was made for; it must stay inside the target."""
+
+    snapshot: DocumentSnapshot
+    proposal: Proposal
+    allowed_start: int
+    allowed_end: int
+
+    def summary(self) -> str:
+        return f"verify {self.proposal.summary()}"
