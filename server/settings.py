@@ -35,17 +35,40 @@ class SyntaxSettings:
 
 
 @dataclass(frozen=True)
+class ReviewSettings:
+    """On-save review by the agent team: only the functions and classes that changed since HEAD."""
+
+    on_save: bool = True
+    max_units: int = 20
+    """At most this many changed units are sent per save (the rest wait for the next save)."""
+
+
+@dataclass(frozen=True)
+class InlineSettings:
+    """Inline code generation (ghost text) as the user types."""
+
+    enabled: bool = True
+    debounce_ms: int = 300
+    deadline_s: float = 20.0
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the user can set. Field names are snake_case here and camelCase in JSON."""
 
     llm: LlmSettings = field(default_factory=LlmSettings)
     syntax: SyntaxSettings = field(default_factory=SyntaxSettings)
+    review: ReviewSettings = field(default_factory=ReviewSettings)
+    inline: InlineSettings = field(default_factory=InlineSettings)
     log_level: str = "info"
 
 
 _CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "log_level": (lambda value: value in LOG_LEVELS, f"one of {', '.join(LOG_LEVELS)}"),
     "max_parse_bytes": (lambda value: value > 0, "a positive number of bytes"),
+    "max_units": (lambda value: 1 <= value <= 500, "between 1 and 500"),
+    "debounce_ms": (lambda value: 0 <= value <= 10_000, "between 0 and 10000 milliseconds"),
+    "deadline_s": (lambda value: value > 0, "a positive number of seconds"),
     "max_tokens": (lambda value: 1 <= value <= 32768, "between 1 and 32768"),
     "max_retries": (lambda value: 0 <= value <= 10, "between 0 and 10"),
     "max_concurrent_requests": (lambda value: 1 <= value <= 64, "between 1 and 64"),
