@@ -37,6 +37,7 @@ _MAX_EXPLAINED = 8
 """Errors explained by trial repair per call; later ones get the cheap explanations only."""
 _MAX_EDGE_CHILDREN = 64
 _ECHO_CHECKS = 2
+_MAX_INVISIBLE_SEARCH = 1000
 _WORDLIKE = re.compile(r"\w")
 _LINE_ENDS_STATEMENT = ("pass_statement", "short_var_declaration")
 """Node kinds of languages where a line break ends a statement (Python, Go): there ``;`` is never the fix."""
@@ -56,8 +57,11 @@ def syntax_problems(tree: tree_sitter.Tree | None, source: bytes) -> list[Syntax
     if tree is None or not tree.root_node.has_error:
         return []
     explainer = _Explainer(tree, source)
-    for site in error_sites(tree.root_node, _MAX_REPORTED):
+    sites = error_sites(tree.root_node, _MAX_REPORTED)
+    for site in sites:
         explainer.explain(site)
+    if not sites:
+        explainer.problems.append(_invisible_missing(tree.root_node, source))
     unique: dict[tuple[int, int], SyntaxProblem] = {}
     for problem in explainer.problems:
         unique.setdefault((problem.start_byte, problem.end_byte), problem)
@@ -165,6 +169,43 @@ class _Explainer:
         if tokens.inside:
             return _unexpected(tokens.inside[0], self.source)
         return self._expected_after("unexpected end of line", tokens.node.start_byte)
+
+
+def _invisible_missing(root: tree_sitter.Node, source: bytes) -> SyntaxProblem:
+    """A tree with an error but no visible ERROR or MISSING node: a grammar's hidden separator is missing.
+
+    It sits between two children of the deepest node that has the error; the first child that follows another
+    on the same line, with no separator between them, is the token that came too soon.
+    """
+    node = root
+    while True:
+        cursor = node.walk()
+        child = None
+        if cursor.goto_first_child():
+            while not cursor.node.has_error and cursor.goto_next_sibling():
+                pass
+            child = cursor.node if cursor.node.has_error else None
+        if child is None:
+            break
+        node = child
+    cursor, previous = node.walk(), None
+    if cursor.goto_first_child():
+        for _ in range(_MAX_INVISIBLE_SEARCH):
+            current = cursor.node
+            if current.type in (";", ","):
+                previous = None
+            elif not current.is_extra:
+                if previous is not None and b"\n" not in source[previous.end_byte:current.start_byte]:
+                    return _unexpected(_first_token(current), source)
+                previous = current
+            if not cursor.goto_next_sibling():
+                break
+    return _unexpected(_first_token(node), source)
+
+
+def _first_token(node: tree_sitter.Node) -> tree_sitter.Node:
+    found = tokens_between(node, node.start_byte, node.end_byte, limit=1)
+    return found[0] if found else node
 
 
 def _expected(kind: str, named: bool) -> str:
