@@ -82,8 +82,10 @@ def column_to_byte(line: bytes, character: int, encoding: PositionEncoding) -> i
 
 
 def byte_to_column(line: bytes, offset: int, encoding: PositionEncoding) -> int:
-    """LSP ``character`` of a byte ``offset`` within ``line``."""
+    """LSP ``character`` of a byte ``offset`` within ``line``; an offset inside a character counts from its start."""
     offset = max(0, min(offset, len(line)))
+    while 0 < offset < len(line) and (line[offset] & 0xC0) == 0x80:
+        offset -= 1
     if encoding is PositionEncoding.UTF8 or line.isascii():
         return offset
     return units_in(decode(line[:offset]), encoding)
