@@ -180,7 +180,8 @@ def test_the_document_layout_the_cases_rely_on() -> None:
         (UTF16, Position(1, 2), 18), (UTF16, Position(1, 4), 21), (UTF16, Position(1, 40), 21),
         (UTF16, Position(2, 2), 24), (UTF16, Position(2, 4), 26), (UTF16, Position(3, 0), 26),
         (UTF16, Position(99, 3), 26),
-        (UTF8, Position(0, 7), 5), (UTF8, Position(0, 9), 9), (UTF8, Position(1, 3), 15), (UTF8, Position(1, 8), 19), (UTF8, Position(1, 9), 21),
+        (UTF8, Position(0, 7), 5), (UTF8, Position(0, 9), 9), (UTF8, Position(1, 3), 15),
+        (UTF8, Position(1, 8), 19), (UTF8, Position(1, 9), 21),
         (UTF32, Position(0, 6), 9), (UTF32, Position(1, 2), 18), (UTF32, Position(1, 3), 19),
     ],
 )

@@ -177,7 +177,8 @@ def test_a_missing_semicolon_in_a_big_java_class_is_one_problem() -> None:
     source = broken.encode()
     problems = _problems("java", source)
     offset = len(broken[:broken.index("x * 150")].encode()) + len("x * ")
-    assert [(p.message, p.start_byte, p.end_byte) for p in problems] == [('expected ";" after "150"', offset, offset + 3)]
+    found = [(p.message, p.start_byte, p.end_byte) for p in problems]
+    assert found == [('expected ";" after "150"', offset, offset + 3)]
 
 
 _SAMPLES = {
