@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 import cattrs
 
+from metagpt_lsp.agents.cooperation import CooperationGraph, GraphError
 from metagpt_lsp.agents.llm_settings import LlmSettings
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,19 @@ class InlineSettings:
 
 
 @dataclass(frozen=True)
+class TeamSettings:
+    """The agent team: its cooperation graph and how generation proposes fixes."""
+
+    graph: dict | None = None
+    """An override of the cooperation graph (``{"edges": [...], "maxRounds": 3}``) as
+    ``CooperationGraph.from_settings`` takes it; None is the default graph. An invalid override is refused whole."""
+    fix_candidates: int = 1
+    """How many candidate fixes generation proposes per round."""
+    run_doctests: bool = False
+    """Run the doctests of a patched function before accepting it (opt-in)."""
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the user can set. Field names are snake_case here and camelCase in JSON."""
 
@@ -60,6 +74,7 @@ class Settings:
     syntax: SyntaxSettings = field(default_factory=SyntaxSettings)
     review: ReviewSettings = field(default_factory=ReviewSettings)
     inline: InlineSettings = field(default_factory=InlineSettings)
+    team: TeamSettings = field(default_factory=TeamSettings)
     log_level: str = "info"
 
 
@@ -67,6 +82,7 @@ _CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "log_level": (lambda value: value in LOG_LEVELS, f"one of {', '.join(LOG_LEVELS)}"),
     "max_parse_bytes": (lambda value: value > 0, "a positive number of bytes"),
     "max_units": (lambda value: 1 <= value <= 500, "between 1 and 500"),
+    "fix_candidates": (lambda value: 1 <= value <= 5, "between 1 and 5"),
     "debounce_ms": (lambda value: 0 <= value <= 10_000, "between 0 and 10000 milliseconds"),
     "deadline_s": (lambda value: value > 0, "a positive number of seconds"),
     "max_tokens": (lambda value: 1 <= value <= 32768, "between 1 and 32768"),
@@ -99,7 +115,7 @@ def camel(name: str) -> str:
 
 
 _converter = cattrs.Converter(forbid_extra_keys=True)
-_SCALARS = (bool, int, float, str, type(None))
+_LEAVES = (bool, int, float, str, dict, type(None))
 
 
 def _structure(value: Any, kind: Any) -> Any:
@@ -117,13 +133,16 @@ def _structure(value: Any, kind: Any) -> Any:
             return float(value)
         if option is str and isinstance(value, str):
             return value
-    if all(option in _SCALARS for option in allowed):
+        if option is dict and isinstance(value, Mapping):
+            return dict(value)
+    if all(option in _LEAVES for option in allowed):
         _fail(value, allowed)
     return _converter.structure(value, kind)
 
 
 def _fail(value: Any, allowed: tuple[Any, ...]) -> typing.NoReturn:
-    names = " or ".join("null" if option is type(None) else option.__name__ for option in allowed)
+    shown = {type(None): "null", dict: "an object"}
+    names = " or ".join(shown.get(option, option.__name__) for option in allowed)
     raise TypeError(f"expected {names}, got {type(value).__name__} {value!r}")
 
 
@@ -168,8 +187,21 @@ def _parse_object(raw: Mapping[str, Any], current: Any, prefix: str, problems: l
         if check is not None and converted is not None and not check[0](converted):
             problems.append(SettingsProblem(path, f"{_shown(converted)} is not {check[1]}; using {_shown(old)}"))
             continue
+        if item.name == "graph" and (wrong := _graph_problems(converted)):
+            kept = "the default graph" if old is None else "the previous override"
+            problems.append(SettingsProblem(path, f"{'; '.join(wrong)}; using {kept}"))
+            continue
         changes[item.name] = converted
     return dataclasses.replace(current, **changes) if changes else current
+
+
+def _graph_problems(override: dict | None) -> tuple[str, ...]:
+    """Every reason the cooperation graph override is invalid (none when it is valid or absent)."""
+    try:
+        CooperationGraph.from_settings(override)
+    except GraphError as error:
+        return error.problems
+    return ()
 
 
 def _reason(error: Exception) -> str:
