@@ -34,6 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
                     "publishes. Exits 1 when findings remain, 2 on usage errors.")
     check.add_argument("paths", nargs="+", metavar="PATH", help="files or folders to check")
     check.add_argument("--timeout", type=float, default=60.0, help="seconds to wait per file (default 60)")
+    team = commands.add_parser(
+        "team", help="print the agents' cooperation graph (agents, weighted edges, round bounds)",
+        description="Print the cooperation graph the server would use, with the team.graph override of a settings "
+                    "file applied. Exits 2 when the override is invalid (its problems are listed).")
+    team.add_argument("--mermaid", action="store_true", help="print a Mermaid diagram instead of text")
+    team.add_argument("--settings", metavar="FILE.json", help="editor settings JSON whose team.graph to apply")
     return parser
 
 
@@ -44,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
         from .check import run_check
 
         return run_check(args.paths, timeout=args.timeout, log_level=args.log_level)
+    if args.command == "team":
+        from .team_command import run_team
+
+        return run_team(args.settings, mermaid=args.mermaid)
     if args.port <= 0 or args.port > 65535:
         parser.error(f"--port must be between 1 and 65535, not {args.port}")
     return serve(args)
