@@ -10,7 +10,7 @@ from lsprotocol import types
 
 from metagpt_lsp.agents.positions import PositionEncoding
 
-from . import log_forwarding
+from . import log_forwarding, text_sync
 from .diagnostics import client_pulls_diagnostics
 from .language_server import MetagptLanguageServer
 from .settings import SECTION, parse_settings
@@ -39,7 +39,7 @@ async def did_change_configuration(server: MetagptLanguageServer,
                                    params: types.DidChangeConfigurationParams) -> None:
     settings = params.settings
     if isinstance(settings, dict) and isinstance(settings.get(SECTION), dict):
-        update(server, settings)
+        update(server, settings, "workspace/didChangeConfiguration")
     else:
         await pull_configuration(server)
 
@@ -56,13 +56,18 @@ async def pull_configuration(server: MetagptLanguageServer) -> None:
         log.warning("workspace/configuration failed (%s); keeping the current settings", error)
         return
     if values and values[0] is not None:
-        update(server, values[0])
+        update(server, values[0], "workspace/configuration")
 
 
-def update(server: MetagptLanguageServer, raw: Any) -> None:
+def update(server: MetagptLanguageServer, raw: Any, origin: str) -> None:
+    """Apply settings that arrived after ``initialize``; open documents are rechecked when syntax settings changed."""
+    before = server.settings
     server.settings, problems = parse_settings(raw, server.settings)
     server.report_settings_problems(problems)
     apply(server)
+    log.info("settings from %s applied", origin)
+    if server.settings.syntax != before.syntax:
+        text_sync.refresh_all(server)
 
 
 def apply(server: MetagptLanguageServer) -> None:

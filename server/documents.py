@@ -81,7 +81,11 @@ class DocumentStore:
         if version is not None and version <= current.version:
             problems.append(SyncProblem(
                 uri, f"version went from {current.version} to {version}; applied anyway (the editor owns the text)"))
-        snapshot = current.with_changes(new_version, to_text_changes(events))
+        changes = to_text_changes(events)
+        if any("\x00" in change.text for change in changes):
+            problems.append(SyncProblem(uri, f"version {new_version}: the change inserts NUL characters (U+0000); "
+                                             "kept as they are"))
+        snapshot = current.with_changes(new_version, changes)
         if snapshot.clamped:
             problems.append(SyncProblem(uri, f"version {new_version}: a change range lay past the end of the "
                                              "document and was clamped to it"))
@@ -95,6 +99,14 @@ class DocumentStore:
 
 
 def _describe(snapshot: DocumentSnapshot, language_id: str) -> list[SyncProblem]:
+    problems = []
+    if b"\x00" in snapshot.source:
+        problems.append(SyncProblem(snapshot.uri, f"contains {snapshot.source.count(0):,} NUL character(s) (U+0000); "
+                                                  "kept as they are"))
+    return problems + _describe_language(snapshot, language_id)
+
+
+def _describe_language(snapshot: DocumentSnapshot, language_id: str) -> list[SyncProblem]:
     if snapshot.language is None:
         return [SyncProblem(snapshot.uri, f"language {language_id!r} has no grammar here; kept as plain text")]
     if snapshot.too_large_to_parse:

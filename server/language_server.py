@@ -2,23 +2,28 @@
 
 pygls keeps its own copy of every document and applies each change to it line by line. Our document store already
 holds the text (as bytes, with an incrementally updated tree), so the protocol subclass below hands open/change/close
-straight to our handlers and skips pygls' copy: the keystroke path does the work once.
+straight to our handlers and skips pygls' copy: the keystroke path does the work once. The same subclass turns
+messages that cannot be used (see :mod:`.malformed_input`) into a clear log line and the error answer they are owed.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 from lsprotocol import types
-from pygls.exceptions import FeatureRequestError
+from pygls.exceptions import FeatureRequestError, JsonRpcException, JsonRpcMethodNotFound
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
-from . import log_forwarding
+from . import log_forwarding, malformed_input
 from .diagnostics import DiagnosticBoard
+from .document_tasks import DocumentTasks
+from .progress_reporting import ProgressRegistry
 from .documents import DocumentStore
 from .settings import Settings, SettingsProblem
+from .team_host import TeamHost
 from .version import __version__
 
 log = logging.getLogger(__name__)
@@ -27,7 +32,18 @@ NAME = "metagpt-lsp"
 
 
 class SnapshotProtocol(LanguageServerProtocol):
-    """LSP protocol whose text sync goes to our document store only (see the module docstring)."""
+    """LSP protocol whose text sync goes to our document store only, and that words unusable messages."""
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as error:
+            raise malformed_input.bad_params(data, error) from error
+
+    def handle_message(self, message: Any) -> None:
+        if not hasattr(message, "jsonrpc"):  # JSON, but a plain object/array/value rather than a JSON-RPC message
+            raise malformed_input.not_json_rpc(message)
+        super().handle_message(message)
 
     def _user_handler(self, method: str, params: Any):
         handler = self.fm.features.get(method)
@@ -58,9 +74,19 @@ class MetagptLanguageServer(LanguageServer):
         self.settings = Settings()
         self.pull_diagnostics = False
         self.pending_problems: list[SettingsProblem] = []
+        self.team_host = TeamHost(self.tell_user)
+        self.document_tasks = DocumentTasks()
+        self.progress_registry = ProgressRegistry()
+        self.last_result: Any = None
+        """The last explain-and-fix or generation result (for the status and trace commands)."""
         """Settings problems found before the client could be told (initialize comes before showMessage)."""
         self.editor_log = log_forwarding.EditorLogHandler(self.window_log_message)
         log_forwarding.attach_editor(self.editor_log)
+
+    @property
+    def converter(self) -> Any:
+        """pygls' cattrs converter, for turning JSON from commands and custom requests into lsprotocol types."""
+        return self.protocol._converter
 
     def tell_user(self, message: str, kind: types.MessageType = types.MessageType.Warning) -> None:
         """Say something the user should see (a popup) and keep it in the log too."""
@@ -73,9 +99,29 @@ class MetagptLanguageServer(LanguageServer):
             self.tell_user("; ".join(str(problem) for problem in problems))
 
     def report_server_error(self, error: Exception, source: Any) -> None:
+        unusable = _unusable(error)
+        if unusable is not None:
+            if unusable.answer is not None:
+                self.protocol._send_data(unusable.answer)
+            log.error("%s", unusable)
+            return
+        if isinstance(error, JsonRpcMethodNotFound):
+            log.warning("the editor asked for something this server does not provide (%s)", error.message)
+            return
         log.error("internal error (%s): %s", getattr(source, "__name__", source), error)
         if source is not FeatureRequestError and self.editor_log.connected:
             self.window_show_message(types.ShowMessageParams(
                 type=types.MessageType.Error,
                 message=f"metagpt-lsp hit an internal error and carried on: {error}. Details are in its log.",
             ))
+
+
+def _unusable(error: Exception) -> malformed_input.UnusableMessage | None:
+    """The wording of a message pygls could not read, or None for an error of our own."""
+    if isinstance(error, malformed_input.UnusableMessage):
+        return error
+    if isinstance(error, json.JSONDecodeError):
+        return malformed_input.not_json(error)
+    if isinstance(error, UnicodeDecodeError):
+        return malformed_input.not_utf8(error)
+    return None

@@ -44,9 +44,21 @@ def refresh_syntax(server: MetagptLanguageServer, uri: str) -> None:
     snapshot = server.documents.get(uri)
     if snapshot is None:
         return
+    shown_version = server.diagnostics.version(uri)
+    if shown_version is not None and snapshot.version < shown_version:
+        server.diagnostics.forget(uri)  # the editor's version number went backwards: its text is still the truth
     diagnostics = syntax_diagnostics(snapshot) if server.settings.syntax.enabled else []
     server.diagnostics.update(uri, snapshot.version, PRODUCER, diagnostics)
     publish(server, uri)
+
+
+def refresh_all(server: MetagptLanguageServer) -> None:
+    """Recompute every open document's syntax diagnostics (after a settings change) and let pull clients know."""
+    for uri in server.documents.uris():
+        refresh_syntax(server, uri)
+    workspace = server.client_capabilities.workspace
+    if server.pull_diagnostics and workspace and workspace.diagnostics and workspace.diagnostics.refresh_support:
+        server.workspace_diagnostic_refresh(None)
 
 
 def publish(server: MetagptLanguageServer, uri: str) -> None:

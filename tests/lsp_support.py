@@ -104,7 +104,12 @@ class EditorClient(LanguageClient):
         """The first diagnostics publish for ``uri`` stamped with ``version``."""
         future = self.expect(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS,
                              lambda params: params.uri == uri and params.version == version)
-        return await asyncio.wait_for(future, WAIT_S)
+        try:
+            return await asyncio.wait_for(future, WAIT_S)
+        except TimeoutError:
+            seen = [params.version for params in self.publishes_for(uri)]
+            raise AssertionError(f"no diagnostics for {uri} version {version} within {WAIT_S:g} s; "
+                                 f"versions published: {seen}") from None
 
     async def log_line(self, *words: str, since: int = 0) -> types.LogMessageParams:
         """The first ``window/logMessage`` that contains every one of ``words``."""
@@ -181,6 +186,9 @@ async def editor_session(profile: str, initialization_options: Any = None,
         assert not client.handler_errors, f"the client hit errors handling server messages: {client.handler_errors}"
         await client.shutdown_session()
     finally:
+        process = client._server
+        if process is not None and process.returncode is None:  # a test failed before shutdown: do not wait on it
+            process.kill()
         await client.stop()
 
 

@@ -146,7 +146,8 @@ ENCODINGS = [
 async def test_positions_with_emoji_and_cjk(profile: str, encoding: str, pulls: bool):
     async with editor_session(profile) as client:
         assert client.initialize_result.capabilities.position_encoding == encoding
-        doc = EditorDocument("file:///project/unicode.py", 't = ("😀中文"?, 1)\nu = "한국어 🎉"\n', encoding=encoding)
+        text = 't = ("😀中文"?, 1)\nu = "한국어 🎉"\n'
+        doc = EditorDocument("file:///project/unicode.py", text, encoding=encoding)
 
         async def current() -> list:
             if pulls:
