@@ -108,7 +108,9 @@ def test_a_bad_override_lists_the_graph_problems_and_exits_2(tmp_path, capsys):
     assert "  - 'maxRounds' must be a whole number >= 1, got 0" in captured.err
 
 
-@pytest.mark.parametrize("content, words", [("{not json", "cannot read settings"), ("[1, 2]", "expected a JSON object")])
+@pytest.mark.parametrize("content, words", [
+    ("{not json", "cannot read settings"), ("[1, 2]", "expected a JSON object"),
+])
 def test_an_unreadable_settings_file_exits_2_with_the_reason(tmp_path, capsys, content, words):
     assert main(["team", "--settings", write_settings(tmp_path, content)]) == 2
     assert words in capsys.readouterr().err
