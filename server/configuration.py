@@ -65,9 +65,9 @@ def update(server: MetagptLanguageServer, raw: Any, origin: str) -> None:
     server.settings, problems = parse_settings(raw, server.settings)
     server.report_settings_problems(problems)
     apply(server)
-    log.info("settings from %s applied", origin)
     if server.settings.syntax != before.syntax:
         text_sync.refresh_all(server)
+    log.info("settings from %s applied", origin)
 
 
 def apply(server: MetagptLanguageServer) -> None:

@@ -38,7 +38,8 @@ PULL_PROFILES = ("neovim@v0.11.0", "visual-studio-code+pull")
 
 def capabilities(profile: str) -> types.ClientCapabilities:
     """A pytest-lsp preset, optionally changed: ``+pull`` declares ``textDocument.diagnostic``, ``+push`` removes it,
-    ``+utf8`` offers only UTF-8 positions, ``+noconfig`` removes ``workspace/configuration`` support."""
+    ``+utf8`` offers only UTF-8 positions, ``+refresh`` declares ``workspace/diagnostic/refresh`` support,
+    ``+noconfig`` removes ``workspace/configuration`` support."""
     preset, *changes = profile.split("+")
     result = client_capabilities(preset)
     for change in changes:
@@ -52,6 +53,10 @@ def capabilities(profile: str) -> types.ClientCapabilities:
             general = result.general or types.GeneralClientCapabilities()
             result = attrs.evolve(result, general=attrs.evolve(
                 general, position_encodings=[types.PositionEncodingKind.Utf8]))
+        elif change == "refresh":
+            workspace = result.workspace or types.WorkspaceClientCapabilities()
+            result = attrs.evolve(result, workspace=attrs.evolve(
+                workspace, diagnostics=types.DiagnosticWorkspaceClientCapabilities(refresh_support=True)))
         elif change == "noconfig":
             workspace = result.workspace or types.WorkspaceClientCapabilities()
             result = attrs.evolve(result, workspace=attrs.evolve(workspace, configuration=False))
@@ -123,6 +128,11 @@ class EditorClient(LanguageClient):
                              since=since)
         return await asyncio.wait_for(future, WAIT_S)
 
+    def next_publish_for(self, uri: str) -> asyncio.Future:
+        """A future for the next diagnostics publish for ``uri`` (call it before sending what causes it)."""
+        method = types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS
+        return self.expect(method, lambda params: params.uri == uri, since=len(self.seen(method)))
+
     def publishes_for(self, uri: str) -> list[types.PublishDiagnosticsParams]:
         return [params for params in self.published if params.uri == uri]
 
@@ -154,7 +164,8 @@ def _recording(method: str) -> Callable[[EditorClient, Any], Any]:
 
 def make_editor_client() -> EditorClient:
     client = EditorClient(converter_factory=default_converter)
-    recorded = (types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS, types.WINDOW_LOG_MESSAGE, types.WINDOW_SHOW_MESSAGE)
+    recorded = (types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS, types.WINDOW_LOG_MESSAGE, types.WINDOW_SHOW_MESSAGE,
+                types.WORKSPACE_CONFIGURATION, types.WORKSPACE_DIAGNOSTIC_REFRESH)
     for method, handler in DEFAULT_CLIENT_FEATURES.items():
         client.feature(method)(_recording(method) if method in recorded else handler)
     return client
