@@ -47,7 +47,8 @@ class EditorLogHandler(logging.Handler):
 
 
 def configure(level: str = "info", log_file: str | None = None) -> None:
-    """Process-wide logging: our records to stderr and the optional file; pygls' own only when they are warnings."""
+    """Process-wide logging: our records to stderr and the optional file; pygls' own when they are warnings, and
+    its server's start and stop lines."""
     formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     ours = logging.getLogger(ROOT)
     ours.setLevel(LEVELS.get(level, logging.INFO))
@@ -60,6 +61,8 @@ def configure(level: str = "info", log_file: str | None = None) -> None:
         root.addHandler(handler)
     root.setLevel(logging.WARNING)
     logging.getLogger("pygls").setLevel(logging.WARNING)
+    # Except pygls' few server lifecycle lines: "Serving on ('127.0.0.1', 2087)" says a --tcp/--ws server listens.
+    logging.getLogger("pygls.server").setLevel(logging.INFO)
 
 
 def set_level(level: str) -> None:
