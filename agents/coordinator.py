@@ -104,10 +104,12 @@ class Team:
     async def _propose_until_accepted(self, task: TaskScope, kind: K,
                                       subtask: Callable[[int, tuple[str, ...]], object],
                                       allowed_start: int, allowed_end: int, snapshot,
-                                      report: StepReporter) -> tuple[object, Verification | None, int]:
+                                      report: StepReporter, max_rounds: int | None = None,
+                                      ) -> tuple[object, Verification | None, int]:
         """Rounds of propose -> verify until review accepts; returns (proposal or last reason, verdict, rounds)."""
         rejections: tuple[str, ...] = ()
-        max_rounds = self.graph.max_rounds("generation", "review") or 1
+        bound = self.graph.max_rounds("generation", "review") or 1
+        max_rounds = min(max_rounds, bound) if max_rounds else bound
         for round_number in range(1, max_rounds + 1):
             report(f"generation: proposing (round {round_number} of {max_rounds})")
             proposal: Proposal = (await task.request(kind, subtask(round_number, rejections))).payload
@@ -127,12 +129,13 @@ class Team:
     # -- generate ------------------------------------------------------------------------------------------------
 
     async def generate(self, request: GenerateRequest, report: StepReporter = _quiet,
-                       deadline_s: float | None = None) -> TeamResult:
+                       deadline_s: float | None = None, max_rounds: int | None = None) -> TeamResult:
         snapshot = request.snapshot
         async with self._open(deadline_s) as task:
             try:
                 proposal, verification, rounds = await self._propose_until_accepted(
-                    task, K.SUBTASK_GENERATE, lambda _n, _why: request, request.start_byte, request.end_byte, snapshot, report)
+                    task, K.SUBTASK_GENERATE, lambda _n, _why: request, request.start_byte, request.end_byte, snapshot,
+                    report, max_rounds)
             except (AgentFailed, TaskEnded, RoundLimitExceeded) as error:
                 return self._result(task, snapshot.uri, snapshot.version, ok=False, reason=_why(error))
             if verification is None:

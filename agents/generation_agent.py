@@ -11,6 +11,7 @@ import logging
 
 from . import prompts
 from .code_blocks import extract_code_block
+from .code_units import unit_node_at
 from .edits import Patch, fit_replacement
 from .llm_client import LlmClient
 from .llm_errors import LlmBadReply
@@ -46,6 +47,7 @@ class GenerationAgent:
         reply = await self.llm.complete(messages, task_id=task_id,
                                         temperature=0.0 if subtask.round == 1 else 0.2 * (subtask.round - 1))
         code = self._code_of(reply.text, snapshot.language_name, reply.truncated)
+        start, end = _widen_to_unit_if_rewritten(snapshot, start, end, code)
         new_text = fit_replacement(snapshot, start, end, code)
         return Proposal(Patch(snapshot.uri, snapshot.version, start, end, new_text), f"round {subtask.round}")
 
@@ -77,6 +79,20 @@ class GenerationAgent:
         if not code or not code.strip():
             raise LlmBadReply("the model's reply held no code")
         return code
+
+
+def _widen_to_unit_if_rewritten(snapshot, start: int, end: int, code: str) -> tuple[int, int]:
+    """Models asked to fix one statement often answer with the whole function: then the patch covers the function
+    (review still requires the actual change to stay inside the target)."""
+    unit = unit_node_at(snapshot, start, end)
+    if unit is None or (unit.start_byte, unit.end_byte) == (start, end):
+        return start, end
+    first_code_line = next((line.strip() for line in code.splitlines() if line.strip()), "")
+    unit_first_line = snapshot.source[unit.start_byte:unit.end_byte].split(b"\n", 1)[0].decode(
+        "utf-8", "replace").strip()
+    if first_code_line and first_code_line.split("(")[0] == unit_first_line.split("(")[0]:
+        return unit.start_byte, unit.end_byte
+    return start, end
 
 
 def _indent_at(snapshot, offset: int) -> str:

@@ -68,9 +68,9 @@ def propose_fix(context: PromptContext, target: str, diagnostic: str, cause: str
         _system("programmer"),
         {"role": "user", "content": (
             f"{context.render()}\n\nProblem: {diagnostic}\nCause: {cause}{earlier}\n\n"
-            f"Rewrite this code so the problem is gone. Change as little as possible, keep its name and "
-            f"signature, and reply with the whole corrected code in one ```{context.language} block, "
-            f"nothing else.\n\n```{context.language}\n{target}\n```"
+            f"Rewrite this code so the problem is gone. Change as little as possible, keep names and "
+            f"signatures, and reply with the corrected version of exactly this code in one "
+            f"```{context.language} block, nothing else.\n\n```{context.language}\n{target}\n```"
         )},
     ]
 

@@ -47,11 +47,19 @@ class ReviewAgent:
 
     @staticmethod
     def verify(subtask: VerifyPatch) -> Verification:
-        patch = subtask.proposal.patch
-        if patch.start_byte < subtask.allowed_start or patch.end_byte > subtask.allowed_end:
-            return Verification(False, "the change reaches outside the code it was asked to change")
-        verdict = verify_patch(subtask.snapshot, patch)
-        return Verification(verdict.accepted, verdict.reason, verdict.edits)
+        """Parses, changes something, and every line it really changes lies within the target's lines."""
+        verdict = verify_patch(subtask.snapshot, subtask.proposal.patch)
+        if not verdict.accepted:
+            return Verification(False, verdict.reason)
+        lines = subtask.snapshot.lines
+        first = lines.line_start(lines.line_of(subtask.allowed_start))
+        last_line = lines.line_of(subtask.allowed_end)
+        last = lines.line_start(last_line + 1) if last_line + 1 < lines.line_count else len(subtask.snapshot.source)
+        outside = [edit for edit in verdict.edits if edit.start_byte < first or edit.end_byte > last]
+        if outside:
+            line = lines.line_of(outside[0].start_byte) + 1
+            return Verification(False, f"it also changes line {line}, outside the code it was asked to change")
+        return Verification(True, verdict.reason, verdict.edits)
 
     async def review(self, request: ReviewRequest, task_id: str) -> tuple[UnitReview, ...]:
         reviews = await asyncio.gather(*(self._review_unit(request.snapshot, unit, task_id) for unit in request.units))

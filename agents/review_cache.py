@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -18,6 +19,10 @@ log = logging.getLogger(__name__)
 
 
 def default_cache_path() -> Path:
+    """``$METAGPT_LSP_REVIEW_CACHE`` if set, else ``review-cache.sqlite3`` in the user's cache dir."""
+    override = os.environ.get("METAGPT_LSP_REVIEW_CACHE")
+    if override:
+        return Path(override)
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("metagpt-lsp")) / "review-cache.sqlite3"

@@ -1,13 +1,17 @@
-"""``metagpt-lsp check PATH...``: the real server, driven over LSP through a pipe, on files from the command line.
+"""``metagpt-lsp check PATH... [--fix] [--apply]``: the real server, driven over LSP through a pipe.
 
-It starts ``python -m metagpt_lsp.server --stdio`` as a child process, opens each file in it exactly as an editor
-would, waits for the diagnostics published for that version, and prints them as ``path:line:col: severity: message``.
-Exit status: 0 when nothing was found, 1 when findings remain, 2 when a path could not be checked.
+It starts ``python -m metagpt_lsp.server --stdio`` as a child process and, for each file, does what an editor
+would: opens it (syntax diagnostics), asks for a review of what changed since HEAD (``metagpt.reviewFile``; a file
+outside git is reviewed whole), and prints the findings as ``path:line:col: severity: message [source]``. With
+``--fix`` it picks "Explain and fix" on each finding, applies the checked edit to its copy of the text and prints
+the result as a unified diff; ``--apply`` also writes it to the file. Exit status: 0 when nothing remains, 1 when
+findings remain, 2 when a path could not be checked.
 """
 
 from __future__ import annotations
 
 import asyncio
+import difflib
 import os
 import sys
 from dataclasses import dataclass
@@ -88,16 +92,111 @@ def client_capabilities() -> types.ClientCapabilities:
         text_document=types.TextDocumentClientCapabilities(
             publish_diagnostics=types.PublishDiagnosticsClientCapabilities(version_support=True),
             synchronization=types.TextDocumentSyncClientCapabilities(did_save=True),
+            code_action=types.CodeActionClientCapabilities(
+                data_support=True, resolve_support=types.ClientCodeActionResolveOptions(properties=["edit"]),
+                code_action_literal_support=types.ClientCodeActionLiteralOptions(
+                    code_action_kind=types.ClientCodeActionKindOptions(value_set=[types.CodeActionKind.QuickFix]))),
         ),
-        window=types.WindowClientCapabilities(work_done_progress=True),
+        window=types.WindowClientCapabilities(work_done_progress=False),
         general=types.GeneralClientCapabilities(position_encodings=[types.PositionEncodingKind.Utf16]),
     )
 
 
-async def check_files(files: list[Path], timeout: float, log_level: str) -> tuple[list[Finding], list[str]]:
+@dataclass
+class FileReport:
+    """What check found in one file, and the text after ``--fix``."""
+
+    path: Path
+    findings: list[Finding]
+    original: str
+    fixed: str
+    fixes_applied: int = 0
+    notes: list[str] | None = None
+
+
+def _apply(text: str, edits: list[types.TextEdit]) -> str:
+    """Apply LSP text edits (UTF-16 positions) to ``text`` — the editor's side of a workspace edit."""
+    from metagpt_lsp.agents.snapshot import DocumentSnapshot, Position
+
+    snapshot = DocumentSnapshot.open("file:///check", 0, text)
+    data = snapshot.source
+    for edit in sorted(edits, key=lambda e: (e.range.start.line, e.range.start.character), reverse=True):
+        start = snapshot.offset_at(Position(edit.range.start.line, edit.range.start.character))
+        end = snapshot.offset_at(Position(edit.range.end.line, edit.range.end.character))
+        data = data[:start] + edit.new_text.encode("utf-8", "surrogatepass") + data[end:]
+    return data.decode("utf-8", "surrogatepass")
+
+
+async def _fix_one(client: CheckClient, uri: str, version: int, diagnostic: types.Diagnostic,
+                   timeout: float) -> list[types.TextEdit] | str:
+    """Pick "Explain and fix" for one diagnostic; the edit's text edits, or why there is none."""
+    actions = await client.text_document_code_action_async(types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), range=diagnostic.range,
+        context=types.CodeActionContext(diagnostics=[diagnostic], only=[types.CodeActionKind.QuickFix])))
+    fix = next((a for a in actions or [] if isinstance(a, types.CodeAction) and a.title.startswith("Explain and fix")),
+               None)
+    if fix is None:
+        return "no fix offered"
+    before = len(client.messages)
+    try:
+        resolved = await asyncio.wait_for(client.code_action_resolve_async(fix), timeout)
+    except TimeoutError:
+        return f"no answer within {timeout:g} s"
+    except Exception as error:  # noqa: BLE001 - an error answer from the server is reported, not raised
+        return f"the server answered with an error: {error}"
+    edit = resolved.edit
+    if edit is None or not edit.document_changes:
+        said = client.messages[before:]
+        return said[-1] if said else "no safe fix"
+    change = edit.document_changes[0]
+    if not isinstance(change, types.TextDocumentEdit) or change.text_document.version != version:
+        return "the edit was for another version: not applied"
+    return [e for e in change.edits if isinstance(e, types.TextEdit)]
+
+
+async def _check_file(client: CheckClient, path: Path, fix: bool, timeout: float) -> FileReport:
+    text = path.read_bytes().decode("utf-8")
+    uri = path.resolve().as_uri()
+    language = language_for(None, uri)
+    client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=types.TextDocumentItem(
+        uri=uri, language_id=language.language_ids[0] if language else "plaintext", version=1, text=text)))
+    await client.diagnostics_for(uri, 1, timeout)
+    notes: list[str] = []
+    if language is not None:
+        await asyncio.wait_for(client.workspace_execute_command_async(types.ExecuteCommandParams(
+            command="metagpt.reviewFile", arguments=[{"uri": uri}])), timeout)
+    diagnostics = await client.diagnostics_for(uri, 1, timeout)
+    report = FileReport(path, [Finding(path, d) for d in diagnostics], text, text, notes=notes)
+    version, current = 1, text
+    attempted: set[tuple[str | None, str]] = set()
+    while fix:
+        diagnostic = next((d for d in diagnostics if (d.source, d.message) not in attempted), None)
+        if diagnostic is None:
+            break
+        attempted.add((diagnostic.source, diagnostic.message))
+        outcome = await _fix_one(client, uri, version, diagnostic, timeout)
+        if isinstance(outcome, str):
+            notes.append(f"{path}:{diagnostic.range.start.line + 1}: not fixed: {outcome}")
+            continue
+        current = _apply(current, outcome)
+        version += 1
+        report.fixes_applied += 1
+        client.text_document_did_change(types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            content_changes=[types.TextDocumentContentChangeWholeDocument(text=current)]))
+        diagnostics = await client.diagnostics_for(uri, version, timeout)
+    report.findings = [Finding(path, d) for d in diagnostics]
+    report.fixed = current
+    client.text_document_did_close(types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(
+        uri=uri)))
+    return report
+
+
+async def check_files(files: list[Path], timeout: float, log_level: str,
+                      fix: bool = False) -> tuple[list[FileReport], list[str]]:
     client = CheckClient()
     await client.start_io(sys.executable, "-m", "metagpt_lsp.server", "--stdio", "--log-level", log_level)
-    findings: list[Finding] = []
+    reports: list[FileReport] = []
     problems: list[str] = []
     try:
         root = Path.cwd().resolve()
@@ -108,42 +207,49 @@ async def check_files(files: list[Path], timeout: float, log_level: str) -> tupl
         client.initialized(types.InitializedParams())
         for path in files:
             try:
-                text = path.read_bytes().decode("utf-8")
-            except (OSError, UnicodeDecodeError) as error:
+                reports.append(await _check_file(client, path, fix, timeout))
+            except UnicodeDecodeError as error:
                 problems.append(f"{path}: cannot be read as UTF-8 text ({error})")
-                continue
-            uri = path.resolve().as_uri()
-            language = language_for(None, uri)
-            client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=types.TextDocumentItem(
-                uri=uri, language_id=language.language_ids[0] if language else "plaintext", version=1, text=text)))
-            try:
-                diagnostics = await client.diagnostics_for(uri, 1, timeout)
+            except OSError as error:
+                problems.append(f"{path}: cannot be read ({error})")
             except TimeoutError:
-                problems.append(f"{path}: no diagnostics from the server within {timeout:g} s")
-                continue
-            findings.extend(Finding(path, diagnostic) for diagnostic in diagnostics)
-            client.text_document_did_close(
-                types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri)))
+                problems.append(f"{path}: no answer from the server within {timeout:g} s")
         await client.shutdown_async(None)
         client.exit(None)
     finally:
         await client.stop()
-    return findings, problems + client.messages
+    return reports, problems + client.messages
 
 
-def run_check(paths: list[str], timeout: float = 60.0, log_level: str = "warning") -> int:
+def run_check(paths: list[str], timeout: float = 600.0, log_level: str = "warning", fix: bool = False,
+              apply: bool = False) -> int:
     files, complaints = collect_files(paths)
     for complaint in complaints:
         print(complaint, file=sys.stderr)
     if not files:
         print("nothing to check", file=sys.stderr)
         return 2
-    findings, problems = asyncio.run(check_files(files, timeout, log_level))
-    for finding in findings:
-        print(finding)
-    for problem in problems:
+    reports, problems = asyncio.run(check_files(files, timeout, log_level, fix or apply))
+    remaining = 0
+    for report in reports:
+        for finding in report.findings:
+            print(finding)
+        remaining += len(report.findings)
+        if report.fixed != report.original:
+            sys.stdout.writelines(difflib.unified_diff(
+                report.original.splitlines(keepends=True), report.fixed.splitlines(keepends=True),
+                f"a/{report.path}", f"b/{report.path}"))
+            if apply:
+                report.path.write_text(report.fixed, encoding="utf-8", newline="")
+        for note in report.notes or []:
+            print(f"note: {note}", file=sys.stderr)
+    for problem in dict.fromkeys(problems):
         print(f"note: {problem}", file=sys.stderr)
-    print(f"{len(files)} file(s) checked, {len(findings)} finding(s)", file=sys.stderr)
-    if complaints or (problems and not findings and any("within" in p for p in problems)):
+    fixed = sum(report.fixes_applied for report in reports)
+    summary = f"{len(reports)} file(s) checked, {remaining} finding(s)"
+    if fix or apply:
+        summary += f", {fixed} fix(es) {'written' if apply else 'shown as a diff (use --apply to write them)'}"
+    print(summary, file=sys.stderr)
+    if complaints or len(reports) < len(files):
         return 2
-    return 1 if findings else 0
+    return 1 if remaining else 0

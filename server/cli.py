@@ -31,9 +31,14 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser(
         "check", help="check files through the real server over LSP and print its findings",
         description="Start the language server over a pipe, open each file in it and print the diagnostics it "
-                    "publishes. Exits 1 when findings remain, 2 on usage errors.")
+                    "publishes, including the agent team's review of what changed since HEAD. Exits 1 when findings "
+                    "remain, 2 when a file could not be checked.")
     check.add_argument("paths", nargs="+", metavar="PATH", help="files or folders to check")
-    check.add_argument("--timeout", type=float, default=60.0, help="seconds to wait per file (default 60)")
+    check.add_argument("--fix", action="store_true",
+                       help="ask the team to explain and fix each finding; print the fixes as a unified diff")
+    check.add_argument("--apply", action="store_true", help="with --fix: write the fixes to the files")
+    check.add_argument("--timeout", type=float, default=600.0,
+                       help="seconds to wait for one answer of the server (default 600)")
     team = commands.add_parser(
         "team", help="print the agents' cooperation graph (agents, weighted edges, round bounds)",
         description="Print the cooperation graph the server would use, with the team.graph override of a settings "
@@ -49,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         from .check import run_check
 
-        return run_check(args.paths, timeout=args.timeout, log_level=args.log_level)
+        return run_check(args.paths, timeout=args.timeout, log_level=args.log_level, fix=args.fix, apply=args.apply)
     if args.command == "team":
         from .team_command import run_team
 

@@ -74,6 +74,11 @@ class DiagnosticBoard:
         entry = self._documents.get(uri)
         return entry.version if entry else None
 
+    def producer_diagnostics(self, uri: str, producer: str) -> list[types.Diagnostic]:
+        """One producer's diagnostics for the document's current version."""
+        entry = self._documents.get(uri)
+        return list(entry.sets.get(producer, [])) if entry else []
+
     def merged(self, uri: str) -> list[types.Diagnostic]:
         entry = self._documents.get(uri)
         return entry.merged() if entry else []

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from lsprotocol import types
 
-from . import configuration, text_sync
+from typing import Any
+
+from . import code_actions, commands, configuration, inline_completion, text_sync
 from .language_server import MetagptLanguageServer
 
 
@@ -44,5 +46,67 @@ def create_server() -> MetagptLanguageServer:
     def _diagnostic(ls: MetagptLanguageServer,
                     params: types.DocumentDiagnosticParams) -> types.DocumentDiagnosticReport:
         return text_sync.pull(ls, params)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_SAVE, types.SaveOptions(include_text=False))
+    def _did_save(ls: MetagptLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
+        text_sync.did_save(ls, params)
+
+    @server.feature(types.TEXT_DOCUMENT_CODE_ACTION,
+                    types.CodeActionOptions(code_action_kinds=code_actions.ACTION_KINDS, resolve_provider=True))
+    def _code_action(ls: MetagptLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+        return code_actions.list_actions(ls, params)
+
+    @server.feature(types.CODE_ACTION_RESOLVE)
+    async def _code_action_resolve(ls: MetagptLanguageServer, action: types.CodeAction) -> types.CodeAction:
+        return await code_actions.resolve_action(ls, action)
+
+    @server.command(code_actions.FIX_COMMAND)
+    async def _fix(ls: MetagptLanguageServer, data: Any) -> bool:
+        return await code_actions.execute_action(ls, {**data, "action": "fix"})
+
+    @server.command(code_actions.GENERATE_COMMAND)
+    async def _generate(ls: MetagptLanguageServer, data: Any) -> bool:
+        return await code_actions.execute_action(ls, {**data, "action": "generate"})
+
+    @server.command(code_actions.REVIEW_COMMAND)
+    async def _review(ls: MetagptLanguageServer, data: Any) -> bool:
+        return await code_actions.execute_action(ls, {**data, "action": "review"})
+
+    @server.command(code_actions.REVIEW_FILE_COMMAND)
+    async def _review_file(ls: MetagptLanguageServer, data: Any) -> int:
+        return await code_actions.review_file(ls, data)
+
+    @server.command(commands.STATUS_COMMAND)
+    def _status(ls: MetagptLanguageServer, *_args: Any) -> dict[str, Any]:
+        return commands.status(ls)
+
+    @server.command(commands.TRACE_COMMAND)
+    def _trace(ls: MetagptLanguageServer, *_args: Any) -> str:
+        return commands.trace(ls)
+
+    @server.command(commands.TEAM_COMMAND)
+    def _team(ls: MetagptLanguageServer, *_args: Any) -> dict[str, str]:
+        return commands.team_graph(ls)
+
+    @server.command(commands.CLEAR_CACHE_COMMAND)
+    def _clear_cache(ls: MetagptLanguageServer, *_args: Any) -> int:
+        return commands.clear_review_cache(ls)
+
+    @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
+    async def _inline(ls: MetagptLanguageServer,
+                      params: types.InlineCompletionParams) -> types.InlineCompletionList | None:
+        return await inline_completion.inline_completion(ls, params)
+
+    @server.feature(inline_completion.FALLBACK_METHOD)
+    async def _inline_fallback(ls: MetagptLanguageServer, params: Any) -> Any:
+        return await inline_completion.fallback_inline_completion(ls, params)
+
+    @server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
+    def _progress_cancel(ls: MetagptLanguageServer, params: types.WorkDoneProgressCancelParams) -> None:
+        ls.progress_registry.cancel(params.token)
+
+    @server.feature(types.SHUTDOWN)
+    async def _shutdown(ls: MetagptLanguageServer, *_args: Any) -> None:
+        await ls.team_host.close()
 
     return server

@@ -6,6 +6,7 @@ import logging
 
 from lsprotocol import types
 
+from . import review_on_save
 from .diagnostics import syntax_diagnostics
 from .documents import SyncProblem
 from .language_server import MetagptLanguageServer
@@ -25,14 +26,27 @@ def did_open(server: MetagptLanguageServer, params: types.DidOpenTextDocumentPar
 
 def did_change(server: MetagptLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
     document = params.text_document
+    server.document_tasks.cancel(document.uri)  # reviews, fixes and completions of the old text are moot
+    previous_review = server.diagnostics.producer_diagnostics(document.uri, review_on_save.PRODUCER)
     snapshot, problems = server.documents.change(document.uri, document.version, params.content_changes)
     _log(problems)
     if snapshot is not None:
+        if previous_review:
+            server.diagnostics.update(snapshot.uri, snapshot.version, review_on_save.PRODUCER,
+                                      review_on_save.carry_forward(snapshot, previous_review))
         refresh_syntax(server, snapshot.uri)
+
+
+def did_save(server: MetagptLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
+    """A save starts a review of what changed since HEAD (cancelling the review in flight for the document)."""
+    uri = params.text_document.uri
+    if uri in server.documents and server.settings.review.on_save:
+        server.document_tasks.start(uri, "review", review_on_save.review_document(server, uri))
 
 
 def did_close(server: MetagptLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
     uri = params.text_document.uri
+    server.document_tasks.cancel(uri)
     _log(server.documents.close(uri))
     server.diagnostics.forget(uri)
     if not server.pull_diagnostics:
