@@ -73,3 +73,4 @@ def update(server: MetagptLanguageServer, raw: Any, origin: str) -> None:
 def apply(server: MetagptLanguageServer) -> None:
     log_forwarding.set_level(server.settings.log_level)
     server.documents.max_parse_bytes = server.settings.syntax.max_parse_bytes
+    server.team_host.configure(server.settings.llm, server.settings.team.graph)
