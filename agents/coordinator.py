@@ -154,13 +154,16 @@ class Team:
             if not request.units:
                 return self._result(task, snapshot.uri, snapshot.version, ok=True, reason="nothing changed")
             report(f"review: {len(request.units)} unit(s)")
-            complete, reason = True, ""
-            try:
-                replies = await asyncio.gather(*(
-                    task.request(K.SUBTASK_REVIEW_UNITS, ReviewRequest(snapshot, (unit,))) for unit in request.units))
-            except (AgentFailed, TaskEnded) as error:
-                replies = error.partial if isinstance(error, TaskEnded) else task.collected
-                complete, reason = False, _why(error)
+            outcomes = await asyncio.gather(*(
+                task.request(K.SUBTASK_REVIEW_UNITS, ReviewRequest(snapshot, (unit,))) for unit in request.units),
+                return_exceptions=True)
+            replies = [outcome for outcome in outcomes if not isinstance(outcome, BaseException)]
+            failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+            for failure in failures:
+                if not isinstance(failure, (AgentFailed, TaskEnded)):
+                    raise failure
+            complete = not failures
+            reason = _why(failures[0]) if failures else ""
             reviews = [review for reply in replies for review in reply.payload]
             merged = self.graph.merge_by_weight(
                 Output("review", (finding.start_byte, finding.end_byte), finding)

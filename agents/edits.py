@@ -110,5 +110,39 @@ def verify_patch(snapshot: DocumentSnapshot, patch: Patch) -> PatchVerdict:
             first = (inside or after)[0]
             line = new_source.count(b"\n", 0, first.start_byte) + 1
             return PatchVerdict(False, f"the patched code does not parse: {first.message} on line {line}")
+        lost = _lost_definition(snapshot, patch, tree)
+        if lost:
+            return PatchVerdict(False, lost)
     edits = minimal_edits(old, patch.new_text, patch.start_byte)
     return PatchVerdict(True, "parses, stays inside the target", tuple(edits), new_source)
+
+
+def _definition_name(node, source: bytes) -> str | None:
+    if node.type == "decorated_definition":
+        node = node.child_by_field_name("definition") or node
+    name = node.child_by_field_name("name")
+    return source[name.start_byte:name.end_byte].decode("utf-8", "replace") if name is not None else None
+
+
+def _lost_definition(snapshot: DocumentSnapshot, patch: Patch, new_tree) -> str:
+    """Why a patch that replaces a whole definition does not leave that definition (same kind, same name) in place."""
+    if snapshot.tree is None or snapshot.language is None:
+        return ""
+    old_node = snapshot.tree.root_node.descendant_for_byte_range(patch.start_byte, patch.end_byte)
+    while old_node is not None and old_node.parent is not None and (
+            old_node.start_byte, old_node.end_byte) == (old_node.parent.start_byte, old_node.parent.end_byte):
+        old_node = old_node.parent
+    if old_node is None or (old_node.start_byte, old_node.end_byte) != (patch.start_byte, patch.end_byte):
+        return ""
+    kinds = snapshot.language.unit_types | {"decorated_definition"}
+    if old_node.type not in kinds:
+        return ""
+    name = _definition_name(old_node, snapshot.source)
+    new_source = snapshot.source[:patch.start_byte] + encode(patch.new_text) + snapshot.source[patch.end_byte:]
+    new_end = patch.start_byte + len(encode(patch.new_text))
+    node = new_tree.root_node.descendant_for_byte_range(patch.start_byte, max(patch.start_byte, new_end - 1))
+    while node is not None and node.type not in kinds:
+        node = node.parent
+    if node is None or node.start_byte < patch.start_byte or _definition_name(node, new_source) != name:
+        return f"the proposed code does not keep the definition of {name or 'the ' + old_node.type}"
+    return ""

@@ -144,7 +144,12 @@ class LlmClient:
             asked = messages if mode == "json_schema" else with_schema_instruction(messages, schema)
             params = self._params(asked, max_tokens, None, None, response_format_for(mode, schema, name))
             try:
-                reply = await self._cached(params, task_id, retries=0 if probing else None)
+                try:
+                    reply = await self._cached(params, task_id, retries=0 if probing else None)
+                except LlmError as exc:
+                    if not (probing and exc.status == 429):
+                        raise
+                    reply = await self._cached(params, task_id)  # rate limited, not refused: retry as usual
             except LlmError as exc:
                 if not probing or exc.status is None or exc.status == 429:
                     raise
@@ -155,9 +160,11 @@ class LlmClient:
             try:
                 value = parse_json_reply(reply.text)
             except ValueError as exc:
+                self._cache.forget(self._key(params))  # garbage is not worth remembering: ask again next time
                 raise LlmBadReply(f"The LLM's reply was not JSON: {exc}. Try a larger llm.maxTokens or a stronger "
                                   "llm.model.") from exc
             if missing := missing_required(value, schema):
+                self._cache.forget(self._key(params))
                 raise LlmBadReply(f"The LLM's JSON reply lacks {', '.join(missing)}; try a stronger llm.model.")
             self.structured_mode = mode
             return value

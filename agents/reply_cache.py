@@ -52,6 +52,10 @@ class ReplyCache(Generic[T]):
         while len(self._done) > self._max_entries:
             self._done.popitem(last=False)
 
+    def forget(self, key: str) -> None:
+        """Drop a remembered reply (one that turned out to be unusable)."""
+        self._done.pop(key, None)
+
     async def get_or_call(self, key: str, call: Callable[[], Awaitable[T]]) -> tuple[T, bool]:
         """The reply for ``key`` and whether it came for free (cached, or shared with a call already in flight)."""
         cached = self.get(key)

@@ -97,8 +97,6 @@ async def test_a_rate_limit_that_passes_still_gives_the_fix(team, scripted_llm):
     assert len(scripted_llm.completions) == 3
 
 
-@pytest.mark.xfail(strict=True, reason="LlmClient.complete_json sends its first structured-output probe with "
-                   "retries=0, so a 429 on the very first JSON request of a client is not retried")
 async def test_a_rate_limit_on_the_first_request_of_all_still_gives_the_fix(team, scripted_llm):
     scripted_llm.script(Rule(fault="429", times=1, retry_after_s=0.01), Rule(EXPLAIN, last_user=ASKS_CAUSE),
                         Rule(FIX_REPLY, last_user=ASKS_FIX))
@@ -108,8 +106,6 @@ async def test_a_rate_limit_on_the_first_request_of_all_still_gives_the_fix(team
     assert result.ok, result.reason
 
 
-@pytest.mark.xfail(strict=True, reason="generation takes an unfenced reply as code and review accepts any replacement "
-                   "that parses, so a one-word reply replaces the whole function")
 async def test_a_one_word_reply_without_code_never_replaces_the_function(team, scripted_llm):
     scripted_llm.script(Rule(EXPLAIN, last_user=ASKS_CAUSE), Rule("Fixed", last_user=ASKS_FIX))
     snapshot = snapshot_of()
@@ -154,8 +150,6 @@ async def test_garbage_json_from_review_keeps_the_units_already_reviewed(team, s
     assert [f.message for f in result.findings] == ["Off by one."]
 
 
-@pytest.mark.xfail(strict=True, reason="LlmClient caches a reply before complete_json finds it is not JSON, so the "
-                   "identical request is answered with the same garbage from its reply cache, never asked again")
 async def test_a_unit_whose_review_was_garbage_is_asked_again_next_time(team, scripted_llm):
     scripted_llm.script(Rule(OFF_BY_ONE, last_user="def mean"),
                         Rule("{findings: [oops", last_user="def spread", latency_s=0.2))
@@ -168,8 +162,6 @@ async def test_a_unit_whose_review_was_garbage_is_asked_again_next_time(team, sc
     assert len(scripted_llm.completions) == 3, "the failed unit is asked again; the reviewed one comes from the cache"
 
 
-@pytest.mark.xfail(strict=True, reason="Team.review gathers the units' requests without return_exceptions, so the "
-                   "first unit that fails cancels the units still in flight and their findings are lost")
 async def test_a_unit_that_fails_first_does_not_cost_the_findings_of_the_others(team, scripted_llm):
     scripted_llm.script(Rule(OFF_BY_ONE, last_user="def mean", latency_s=0.2),
                         Rule("{findings: [oops", last_user="def spread"))
