@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from metagpt_lsp.agents import positions
 from metagpt_lsp.agents.positions import (
     LineIndex, PositionEncoding, byte_to_column, column_to_byte, decode, encode, units_in,
 )
@@ -149,7 +150,12 @@ def test_an_edit_in_a_long_document_updates_only_its_lines_and_matches_a_fresh_i
         (b"ab", 2, 2, b"\r\n\r"),     # appends at the very end
     ],
 )
-def test_edits_that_make_or_break_crlf_pairs(data: bytes, start: int, old_end: int, inserted: bytes) -> None:
+@pytest.mark.parametrize("block_lines", [1, 2, positions._BLOCK_LINES])
+def test_edits_that_make_or_break_crlf_pairs(
+    data: bytes, start: int, old_end: int, inserted: bytes, block_lines: int, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Also with blocks of one or two lines, so that the CR and the LF fall in different blocks."""
+    monkeypatch.setattr(positions, "_BLOCK_LINES", block_lines)
     new_data = data[:start] + inserted + data[old_end:]
     edited = LineIndex.of(data).edited(new_data, start, old_end, start + len(inserted))
     assert _starts(edited) == _starts(LineIndex.of(new_data))
