@@ -145,29 +145,36 @@ class LineIndex:
         return text
 
     def edited(self, new_data: bytes, start: int, old_end: int, new_end: int) -> "LineIndex":
-        """The index of ``new_data``: this document with ``[start, old_end)`` replaced by ``[start, new_end)``."""
+        """The index of ``new_data``: this document with ``[start, old_end)`` replaced by ``[start, new_end)``.
+
+        Only the lines around the edit are scanned again (from the line before it to two lines after it, which
+        covers a CRLF being split or joined); the other line starts are reused, shifted by the size change.
+        """
         delta = new_end - old_end
         first_line = max(self.line_of(start) - 1, 0)
-        last_line = min(self.line_of(old_end) + 2, self.line_count)
+        last_line = min(self.line_of(old_end) + 2, self.line_count)  # lines [first_line, last_line) are rescanned
         first_block = bisect.bisect_right(self._firsts, first_line) - 1
-        last_block = bisect.bisect_right(self._firsts, max(last_line - 1, first_line)) - 1
-        region_begin = self._blocks[first_block].base
-        if last_block + 1 < len(self._blocks):
-            old_region_end = self._blocks[last_block + 1].base
-        else:
-            old_region_end = self.length
-        region_end = old_region_end + delta
-        starts = [region_begin, *_line_starts(new_data, region_begin, region_end)]
-        if last_block + 1 < len(self._blocks):
-            starts.pop()  # the start of the next, unchanged block
-        replaced = _blocks_from(starts, self._blocks[first_block].first_line)
-        line_shift = (replaced[-1].first_line + len(replaced[-1].starts)) - (
-            self._blocks[last_block].first_line + len(self._blocks[last_block].starts))
-        tail = [
+        last_block = bisect.bisect_right(self._firsts, last_line - 1) - 1
+        head, tail = self._blocks[first_block], self._blocks[last_block]
+        region_begin = self.line_start(first_line)
+        old_region_end = self.line_start(last_line) if last_line < self.line_count else self.length
+        scanned = _line_starts(new_data, region_begin, old_region_end + delta)
+        if last_line < self.line_count:
+            scanned.pop()  # the start of line ``last_line``, which comes from the tail below
+        tail_from = last_line - tail.first_line
+        starts = [
+            *(head.base + offset for offset in head.starts[:first_line - head.first_line]),
+            region_begin,
+            *scanned,
+            *(tail.base + offset + delta for offset in tail.starts[tail_from:]),
+        ]
+        replaced = _blocks_from(starts, head.first_line)
+        line_shift = len(starts) - (tail.first_line + len(tail.starts) - head.first_line)
+        rest = [
             _Block(block.first_line + line_shift, block.base + delta, block.starts)
             for block in self._blocks[last_block + 1:]
         ]
-        return LineIndex(self._blocks[:first_block] + replaced + tail, len(new_data))
+        return LineIndex(self._blocks[:first_block] + replaced + rest, len(new_data))
 
 
 def _blocks_from(starts: list[int], first_line: int) -> list[_Block]:

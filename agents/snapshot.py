@@ -9,7 +9,7 @@ proportional to the size of the file except what tree-sitter itself needs (the n
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import tree_sitter
@@ -75,6 +75,13 @@ class DocumentSnapshot:
         return cls(
             uri, version, source, language, tree, LineIndex.of(source), encoding, max_parse_bytes, False, lone_cr
         )
+
+    def for_document(self, uri: str, version: int) -> "DocumentSnapshot":
+        """The same text as another document's snapshot: the bytes, line index and tree are shared (a tree copy
+        shares its nodes), so documents with identical text — a file and its diff view, the same file under two
+        URIs — cost one parse and one tree's memory."""
+        tree = self.tree.copy() if self.tree is not None else None
+        return replace(self, uri=uri, version=version, tree=tree, clamped=False)
 
     @cached_property
     def text(self) -> str:

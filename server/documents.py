@@ -13,7 +13,8 @@ from typing import Iterable
 
 from lsprotocol import types
 
-from metagpt_lsp.agents.positions import PositionEncoding
+from metagpt_lsp.agents.languages import language_for
+from metagpt_lsp.agents.positions import PositionEncoding, encode
 from metagpt_lsp.agents.snapshot import DEFAULT_MAX_PARSE_BYTES, DocumentSnapshot, Position, TextChange
 
 
@@ -64,11 +65,27 @@ class DocumentStore:
         problems = []
         if item.uri in self._snapshots:
             problems.append(SyncProblem(item.uri, "opened again while already open; its text is replaced"))
-        snapshot = DocumentSnapshot.open(
-            item.uri, item.version, item.text, item.language_id, self.encoding, self.max_parse_bytes
-        )
+        twin = self._same_text(item)
+        if twin is not None:
+            snapshot = twin.for_document(item.uri, item.version)
+        else:
+            snapshot = DocumentSnapshot.open(
+                item.uri, item.version, item.text, item.language_id, self.encoding, self.max_parse_bytes
+            )
         self._snapshots[item.uri] = snapshot
         return snapshot, problems + _describe(snapshot, item.language_id)
+
+    def _same_text(self, item: types.TextDocumentItem) -> DocumentSnapshot | None:
+        """An open document with exactly this text, language and limits, whose tree can be shared."""
+        language = language_for(item.language_id, item.uri)
+        candidates = [snapshot for snapshot in self._snapshots.values()
+                      if snapshot.language == language and snapshot.encoding == self.encoding
+                      and snapshot.max_parse_bytes == self.max_parse_bytes and snapshot.uri != item.uri]
+        if not candidates:
+            return None
+        source = encode(item.text)
+        return next((snapshot for snapshot in candidates
+                     if len(snapshot.source) == len(source) and snapshot.source == source), None)
 
     def change(
         self, uri: str, version: int | None, events: Iterable[types.TextDocumentContentChangeEvent]

@@ -98,6 +98,21 @@ async def test_push_several_changes_in_one_notification_apply_in_order(push_clie
     assert (await push_client.publish_for(doc.uri, version)).diagnostics
 
 
+async def test_push_documents_with_the_same_text_stay_independent(push_client: EditorClient):
+    """A file and its diff view have the same text (the server shares their tree); editing one leaves the other."""
+    original = EditorDocument("file:///project/greet.py", BROKEN)
+    diff_view = EditorDocument("git:/project/greet.py?HEAD", BROKEN)
+    original.open(push_client)
+    diff_view.open(push_client)
+    first = summary((await push_client.publish_for(original.uri, 1)).diagnostics)
+    assert first == summary((await push_client.publish_for(diff_view.uri, 1)).diagnostics) != []
+
+    original.insert(push_client, original.text.index(")") + 1, ":")
+    assert summary((await push_client.publish_for(original.uri, 2)).diagnostics) == []
+    diff_view.insert(push_client, len(diff_view.text), "y = 1\n")
+    assert summary((await push_client.publish_for(diff_view.uri, 2)).diagnostics) == first
+
+
 # -- pull ---------------------------------------------------------------------------------------------------------
 
 async def test_pull_reports_result_ids_unchanged_and_never_pushes(pull_client: EditorClient):
