@@ -118,7 +118,9 @@ class _Explainer:
         if anchor is None:
             return SyntaxProblem(at, at, wording)
         text = token_text(anchor, self.source)
-        return SyntaxProblem(anchor.start_byte, anchor.end_byte, f"{wording} after {_quoted(text)}")
+        start = max(anchor.start_byte, line_start(self.source, anchor.end_byte - 1))  # a long string: its last line
+        start += len(self.source[start:anchor.end_byte]) - len(self.source[start:anchor.end_byte].lstrip())
+        return SyntaxProblem(start, anchor.end_byte, f"{wording} after {_quoted(text)}")
 
     # -- ERROR: find out what went wrong ----------------------------------------------------------------------------
 
@@ -261,7 +263,8 @@ def _edge_children(node: tree_sitter.Node, source: bytes) -> list[tree_sitter.No
 
 
 def _unexpected(token: tree_sitter.Node, source: bytes) -> SyntaxProblem:
-    return SyntaxProblem(token.start_byte, token.end_byte, f"unexpected {_quoted(token_text(token, source))}")
+    end = min(token.end_byte, max(line_end(source, token.start_byte), token.start_byte + 1))  # its first line
+    return SyntaxProblem(token.start_byte, end, f"unexpected {_quoted(token_text(token, source))}")
 
 
 def _quoted(token: str) -> str:
