@@ -1,0 +1,333 @@
+"""An editor session whose server talks to the scripted LLM, in a real git repository: what the editor-feature tests
+share.
+
+:func:`scripted_session` starts ``metagpt-lsp --stdio`` with ``OPENAI_BASE_URL`` pointing at a :class:`ScriptedLlm`
+on 127.0.0.1 and ``METAGPT_LSP_REVIEW_CACHE`` at a file of the test's own — so no test ever starts the embedded
+model or touches the user's review cache. Its client, :class:`FeatureClient`, is the pytest-lsp editor client of
+:mod:`lsp_support` that also records ``$/progress`` (waiting for a progress of some title to end, without sleeping)
+and answers ``workspace/applyEdit`` the way an editor does: it applies a ``TextDocumentEdit`` only to the version it
+names, to its own model of the document, and sends the resulting ``didChange``.
+
+:class:`GitProject` is a git repository in a temp dir, with commits made by the ``git`` command itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, AsyncIterator
+from urllib.parse import unquote, urlparse
+
+import attrs
+from lsprotocol import types
+from pygls.protocol import default_converter
+from pytest_lsp import ClientServerConfig
+from pytest_lsp.client import DEFAULT_CLIENT_FEATURES
+
+from lsp_support import SERVER_COMMAND, WAIT_S, EditorClient, EditorDocument, _recording, capabilities
+from scripted_llm import Rule, ScriptedLlm
+
+NO_FINDINGS = json.dumps({"findings": []})
+ASKS_REVIEW = "Review this code for bugs"
+ASKS_CAUSE = "What causes it"
+ASKS_FIX = "Rewrite this code"
+_LLM_VARIABLES = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "METAGPT_LSP_MODEL", "METAGPT_LSP_REVIEW_CACHE")
+
+
+def findings(*items: tuple[str, str, str]) -> str:
+    """A review reply: ``(quote, problem, severity)`` per finding."""
+    return json.dumps({"findings": [{"quote": q, "problem": p, "severity": s} for q, p, s in items]})
+
+
+def review_rule(reply: str = NO_FINDINGS, about: str | None = None, **options: Any) -> Rule:
+    """Answer review questions (about the unit whose text matches ``about``, if given) with ``reply``."""
+    pattern = ASKS_REVIEW if about is None else f"(?s){ASKS_REVIEW}.*{about}"
+    return Rule(reply, last_user=pattern, **options)
+
+
+def review_prompts(llm: ScriptedLlm) -> list[str]:
+    return [request.last_user_message for request in llm.completions if ASKS_REVIEW in request.last_user_message]
+
+
+# -- a git repository -----------------------------------------------------------------------------------------------
+
+@dataclass
+class GitProject:
+    root: Path
+
+    @classmethod
+    def create(cls, root: Path) -> "GitProject":
+        root.mkdir(parents=True, exist_ok=True)
+        project = cls(root)
+        project.git("init", "-q", "-b", "main")
+        return project
+
+    def git(self, *args: str) -> str:
+        done = subprocess.run(["git", "-c", "user.name=Test", "-c", "user.email=test@example.com",
+                               "-c", "commit.gpgsign=false", *args], cwd=self.root, capture_output=True,
+                              text=True, check=True)
+        return done.stdout
+
+    def write(self, name: str, text: str) -> Path:
+        path = self.root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text.encode("utf-8"))
+        return path
+
+    def commit(self, files: dict[str, str], message: str = "add files") -> None:
+        for name, text in files.items():
+            self.write(name, text)
+        self.git("add", *files)
+        self.git("commit", "-q", "-m", message)
+
+    def uri(self, name: str) -> str:
+        return (self.root / name).resolve().as_uri()
+
+
+# -- the editor -----------------------------------------------------------------------------------------------------
+
+def index_at(text: str, position: types.Position) -> int:
+    """The ``str`` index of a UTF-16 LSP position in ``text`` (the editor's side, independent of the server's)."""
+    offset = 0
+    for _ in range(position.line):
+        newline = text.find("\n", offset)
+        offset = len(text) if newline == -1 else newline + 1
+    units = 0
+    while units < position.character and offset < len(text) and text[offset] != "\n":
+        units += 2 if ord(text[offset]) > 0xFFFF else 1
+        offset += 1
+    return offset
+
+
+def apply_text_edits(text: str, edits: list[types.TextEdit]) -> str:
+    for edit in sorted(edits, key=lambda e: (e.range.start.line, e.range.start.character), reverse=True):
+        text = text[:index_at(text, edit.range.start)] + edit.new_text + text[index_at(text, edit.range.end):]
+    return text
+
+
+class FeatureClient(EditorClient):
+    """The editor client that also records progress and applies ``workspace/applyEdit`` to its documents."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.documents: dict[str, EditorDocument] = {}
+        self.applied_edits: list[types.ApplyWorkspaceEditParams] = []
+        self.progress_titles: dict[Any, str] = {}
+
+    def track(self, document: EditorDocument) -> EditorDocument:
+        self.documents[document.uri] = document
+        return document
+
+    def save(self, document: EditorDocument) -> None:
+        """Write the text to its file (as an editor does before telling the server) and send ``didSave``."""
+        Path(unquote(urlparse(document.uri).path)).write_bytes(document.text.encode("utf-8"))
+        self.text_document_did_save(types.DidSaveTextDocumentParams(
+            text_document=types.TextDocumentIdentifier(uri=document.uri)))
+
+    # -- progress
+    def on_progress(self, params: types.ProgressParams) -> None:
+        value = params.value if isinstance(params.value, dict) else {}
+        if value.get("kind") == "begin":
+            self.progress_titles[params.token] = value.get("title", "")
+        self.record(types.PROGRESS, params)
+
+    def progress_mark(self) -> int:
+        return len(self.seen(types.PROGRESS))
+
+    async def progress_end(self, title: str, since: int = 0) -> types.ProgressParams:
+        """The first ``end`` (seen from mark ``since`` on) of a progress whose title starts with ``title``."""
+        future = self.expect(types.PROGRESS, lambda p: isinstance(p.value, dict) and p.value.get("kind") == "end"
+                             and self.progress_titles.get(p.token, "").startswith(title), since=since)
+        try:
+            return await asyncio.wait_for(future, WAIT_S)
+        except TimeoutError:
+            raise AssertionError(f"no end of a {title!r} progress within {WAIT_S:g} s; "
+                                 f"progress seen: {[p.value for p in self.seen(types.PROGRESS)]}") from None
+
+    def progress_of(self, token: Any) -> list[dict[str, Any]]:
+        return [p.value for p in self.seen(types.PROGRESS) if p.token == token]
+
+    # -- applyEdit
+    def on_apply_edit(self, params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
+        self.applied_edits.append(params)
+        self.record(types.WORKSPACE_APPLY_EDIT, params)
+        for change in params.edit.document_changes or []:
+            if not isinstance(change, types.TextDocumentEdit):
+                return types.ApplyWorkspaceEditResult(applied=False, failure_reason="only text edits are expected")
+            document = self.documents.get(change.text_document.uri)
+            if document is None or change.text_document.version != document.version:
+                return types.ApplyWorkspaceEditResult(applied=False, failure_reason="version mismatch")
+            edits = [e for e in change.edits if isinstance(e, types.TextEdit)]
+            new_text = apply_text_edits(document.text, edits)
+            document.replace_all(self, new_text)
+        return types.ApplyWorkspaceEditResult(applied=True)
+
+
+def make_feature_client() -> FeatureClient:
+    client = FeatureClient(converter_factory=default_converter)
+    recorded = (types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS, types.WINDOW_LOG_MESSAGE, types.WINDOW_SHOW_MESSAGE,
+                types.WORKSPACE_CONFIGURATION, types.WORKSPACE_DIAGNOSTIC_REFRESH)
+    for method, handler in DEFAULT_CLIENT_FEATURES.items():
+        if method == types.PROGRESS:
+            continue
+        client.feature(method)(_recording(method) if method in recorded else handler)
+
+    default_progress = DEFAULT_CLIENT_FEATURES[types.PROGRESS]
+
+    @client.feature(types.PROGRESS)
+    def _progress(ls: FeatureClient, params: types.ProgressParams) -> None:
+        default_progress(ls, params)  # pytest-lsp's checks: the token was created, the kind is known
+        ls.on_progress(params)
+
+    @client.feature(types.WORKSPACE_APPLY_EDIT)
+    def _apply_edit(ls: FeatureClient, params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
+        return ls.on_apply_edit(params)
+
+    return client
+
+
+def feature_capabilities(profile: str) -> types.ClientCapabilities:
+    """:func:`lsp_support.capabilities` plus ``+inline`` (declares ``textDocument.inlineCompletion``),
+    ``+noresolve`` (no ``codeAction.resolveSupport``) and ``+noprogress`` (no ``window.workDoneProgress``)."""
+    preset, *changes = profile.split("+")
+    ours = [c for c in changes if c in ("inline", "noresolve", "noprogress")]
+    result = capabilities("+".join([preset, *(c for c in changes if c not in ours)]))
+    text_document = result.text_document or types.TextDocumentClientCapabilities()
+    for change in ours:
+        if change == "inline":
+            text_document = attrs.evolve(text_document, inline_completion=types.InlineCompletionClientCapabilities())
+        elif change == "noresolve":
+            text_document = attrs.evolve(text_document, code_action=attrs.evolve(
+                text_document.code_action, resolve_support=None, data_support=False))
+        elif change == "noprogress":
+            result = attrs.evolve(result, window=attrs.evolve(result.window, work_done_progress=False))
+    return attrs.evolve(result, text_document=text_document)
+
+
+def server_environment(llm: ScriptedLlm, review_cache: Path) -> dict[str, str]:
+    """The server's environment: the scripted LLM as the endpoint, a test-owned review cache, no user LLM settings."""
+    environment = {key: value for key, value in os.environ.items() if key not in _LLM_VARIABLES}
+    environment.update(OPENAI_BASE_URL=llm.base_url, OPENAI_API_KEY="sk-scripted",
+                       METAGPT_LSP_REVIEW_CACHE=str(review_cache))
+    return environment
+
+
+@contextlib.asynccontextmanager
+async def scripted_session(profile: str, llm: ScriptedLlm, project: GitProject, review_cache: Path,
+                           initialization_options: Any = None) -> AsyncIterator[FeatureClient]:
+    """A server for ``profile`` rooted at ``project``, talking to ``llm``; shut down cleanly afterwards."""
+    config = ClientServerConfig(server_command=SERVER_COMMAND, client_factory=make_feature_client,
+                                server_env=server_environment(llm, review_cache))
+    client = await config.start()
+    assert isinstance(client, FeatureClient)
+    try:
+        root = project.root.resolve()
+        client.initialize_result = await client.initialize_session(types.InitializeParams(
+            capabilities=feature_capabilities(profile), client_info=types.ClientInfo(name=f"pytest ({profile})"),
+            root_uri=root.as_uri(), workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name=root.name)],
+            initialization_options=initialization_options))
+        yield client
+        assert not client.handler_errors, f"the client hit errors handling server messages: {client.handler_errors}"
+        await asyncio.wait_for(client.shutdown_session(), WAIT_S)
+    finally:
+        process = client._server
+        if process is not None and process.returncode is None:
+            process.kill()
+        await client.stop()
+
+
+# -- a sample module --------------------------------------------------------------------------------------------------
+
+STATS = '''"""Statistics helpers for the nightly report: means, spreads, checksums and a text table."""
+
+import math
+import zlib
+from collections import Counter
+
+
+def mean(values):
+    """The arithmetic mean of values; raises ValueError on an empty sequence."""
+    if not values:
+        raise ValueError("mean of an empty sequence")
+    return sum(values) / len(values)
+
+
+def median(values):
+    """The middle value of the sorted values (the mean of the two middle ones for an even count)."""
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def most_common(values):
+    """The value seen most often, the first one seen on a tie."""
+    counts = Counter(values)
+    return counts.most_common(1)[0][0]
+
+
+def stdev(values):
+    """The sample standard deviation of values."""
+    centre = mean(values)
+    squares = sum((value - centre) ** 2 for value in values)
+    return math.sqrt(squares / (len(values) - 1))
+
+
+def checksum(data):
+    """A CRC-32 of the data as eight hexadecimal digits."""
+    return format(zlib.crc32(data) & 0xFFFFFFFF, "08x")
+
+
+def render_table(rows):
+    """Rows of (name, value) pairs as an aligned two-column text table."""
+    width = max(len(name) for name, _value in rows)
+    lines = [f"{name.ljust(width)}  {value:>10.3f}" for name, value in rows]
+    return "\\n".join(lines)
+
+
+def parse_header(line):
+    """'key=value; key=value' as a dict, keys lower-cased and values stripped."""
+    fields = {}
+    for part in line.split(";"):
+        key, _, value = part.partition("=")
+        fields[key.strip().lower()] = value.strip()
+    return fields
+
+
+def histogram(values, buckets):
+    """Counts of values in ``buckets`` equal-width bins between the smallest and the largest value."""
+    low, high = min(values), max(values)
+    width = (high - low) / buckets or 1
+    counts = [0] * buckets
+    for value in values:
+        counts[min(int((value - low) / width), buckets - 1)] += 1
+    return counts
+
+
+def percentile(values, fraction):
+    """The value below which ``fraction`` of the sorted values lie (nearest rank)."""
+    ordered = sorted(values)
+    rank = max(0, math.ceil(fraction * len(ordered)) - 1)
+    return ordered[rank]
+
+
+def moving_average(values, window):
+    """Means of each run of ``window`` consecutive values."""
+    sums = [sum(values[start:start + window]) for start in range(len(values) - window + 1)]
+    return [total / window for total in sums]
+
+
+def normalise(values):
+    """Scale values linearly to the range 0..1."""
+    pass
+
+
+# TODO: a function that parses the footer line into a dict of totals
+'''
+"""A module of ten units (over prompt_context.SMALL_FILE_BYTES, so prompts carry units, not the whole file)."""

@@ -1,0 +1,162 @@
+"""On-save review through the real server, as VS Code and Neovim 0.11 see it, against the scripted LLM in a real git
+repository: only the function that changed since HEAD is sent to the model, its findings arrive as diagnostics
+stamped with the saved version, an unchanged save costs no request (the review cache, across restarts too), an
+untracked file is reviewed whole, and an edit right after a save cancels the review in flight."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+from pathlib import Path
+
+import pytest
+from lsprotocol import types
+
+from lsp_support import PULL_PROFILES, PUSH_PROFILES, WAIT_S, EditorDocument
+from scripted_editor import (NO_FINDINGS, STATS, FeatureClient, GitProject, findings, review_prompts, review_rule,
+                             scripted_session)
+from scripted_llm import ScriptedLlm
+
+REVIEW_TITLE = "Reviewing"
+OLD_LINE = 'return format(zlib.crc32(data) & 0xFFFFFFFF, "08x")'
+BUGGY_LINE = 'return format(zlib.crc32(data) & 0xFFFF, "08x")'
+PROBLEM = "masks the CRC to its low 16 bits, so the checksum is wrong for most inputs"
+UNCHANGED_BODIES = ("ordered[middle - 1]", "Counter(values)", "def median", "def render_table",
+                    "fields[key.strip().lower()]", "def histogram", "squares / (len(values) - 1)")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> GitProject:
+    project = GitProject.create(tmp_path / "repo")
+    project.commit({"stats.py": STATS})
+    return project
+
+
+@pytest.fixture
+def review_cache(tmp_path: Path) -> Path:
+    return tmp_path / "review-cache.sqlite3"
+
+
+async def review_diagnostics(client: FeatureClient, uri: str, pulls: bool, version: int) -> list[types.Diagnostic]:
+    """The review diagnostics the editor shows for ``version`` (pushed, or pulled once the review's progress ended)."""
+    if pulls:
+        report = await client.pull(uri)
+        items = report.items
+    else:
+        published = [p for p in client.publishes_for(uri) if p.version == version]
+        assert published, f"nothing published for version {version}"
+        items = published[-1].diagnostics
+    return [d for d in items if d.source == "metagpt-review"]
+
+
+@pytest.mark.parametrize("profile", [PUSH_PROFILES[0], PULL_PROFILES[0]])  # VS Code (push), Neovim 0.11 (pull)
+async def test_save_reviews_only_the_changed_function(profile: str, project: GitProject, review_cache: Path,
+                                                      scripted_llm: ScriptedLlm):
+    scripted_llm.script(review_rule(findings((BUGGY_LINE, PROBLEM, "error")), about="def checksum"),
+                        review_rule(NO_FINDINGS))
+    pulls = profile in PULL_PROFILES
+    async with scripted_session(profile, scripted_llm, project, review_cache) as client:
+        doc = client.track(EditorDocument(project.uri("stats.py"), STATS))
+        doc.open(client)
+        start = doc.text.index(OLD_LINE)
+        version = doc.edit(client, start, start + len(OLD_LINE), BUGGY_LINE)
+        mark = client.progress_mark()
+        client.save(doc)
+        await client.progress_end(REVIEW_TITLE, since=mark)
+
+        prompts = review_prompts(scripted_llm)
+        assert len(prompts) == 1 and len(scripted_llm.completions) == 1, prompts
+        assert "def checksum(data):" in prompts[0] and BUGGY_LINE in prompts[0]
+        assert not [body for body in UNCHANGED_BODIES if body in prompts[0]], "an unchanged function was sent"
+
+        if not pulls:
+            await client.publish_for(doc.uri, version)
+        (diagnostic,) = await review_diagnostics(client, doc.uri, pulls, version)
+        assert diagnostic.message == PROBLEM
+        assert diagnostic.severity == types.DiagnosticSeverity.Error
+        assert diagnostic.code == "review"
+        assert diagnostic.data == {"cause": PROBLEM, "quote": BUGGY_LINE, "unit": "checksum"}
+        line = doc.text[:doc.text.index(BUGGY_LINE)].count("\n")
+        assert (diagnostic.range.start.line, diagnostic.range.end.line) == (line, line)
+        assert diagnostic.range.start.character == 4 and diagnostic.range.end.character == 4 + len(BUGGY_LINE)
+
+        # Saving again without a change: the finding stays, and no request is sent.
+        mark, sent = client.progress_mark(), len(scripted_llm.requests)
+        client.save(doc)
+        await client.progress_end(REVIEW_TITLE, since=mark)
+        assert len(scripted_llm.requests) == sent, "an unchanged save sent a request"
+        assert [d.message for d in await review_diagnostics(client, doc.uri, pulls, version)] == [PROBLEM]
+
+
+async def test_reviews_are_remembered_across_restarts(project: GitProject, review_cache: Path,
+                                                      scripted_llm: ScriptedLlm):
+    scripted_llm.script(review_rule(findings((BUGGY_LINE, PROBLEM, "warning"))))
+    for restart in range(2):
+        async with scripted_session("visual-studio-code", scripted_llm, project, review_cache) as client:
+            doc = client.track(EditorDocument(project.uri("stats.py"), STATS))
+            doc.open(client)
+            start = doc.text.index(OLD_LINE)
+            version = doc.edit(client, start, start + len(OLD_LINE), BUGGY_LINE)
+            client.save(doc)
+            published = await client.publish_for(doc.uri, version)
+            while not [d for d in published.diagnostics if d.source == "metagpt-review"]:
+                published = await asyncio.wait_for(client.next_publish_for(doc.uri), WAIT_S)
+            (diagnostic,) = [d for d in published.diagnostics if d.source == "metagpt-review"]
+            assert diagnostic.severity == types.DiagnosticSeverity.Warning
+        assert len(scripted_llm.completions) == 1, f"restart {restart}: the review was not remembered"
+
+
+@pytest.mark.parametrize("where", ["untracked", "outside git"])
+async def test_a_file_without_a_head_version_is_reviewed_whole(where: str, tmp_path: Path, project: GitProject,
+                                                               review_cache: Path, scripted_llm: ScriptedLlm):
+    scripted_llm.script(review_rule(findings(("counts = Counter(values)", "ignores ties", "info")),
+                                    about="def most_common"), review_rule(NO_FINDINGS))
+    folder = project if where == "untracked" else GitProject(tmp_path / "loose")
+    path = folder.write("fresh.py", STATS)
+    async with scripted_session("visual-studio-code", scripted_llm, project, review_cache) as client:
+        doc = client.track(EditorDocument(path.resolve().as_uri(), STATS))
+        doc.open(client)
+        await client.publish_for(doc.uri, 1)
+        waiting = client.next_publish_for(doc.uri)
+        client.save(doc)
+        published = await asyncio.wait_for(waiting, WAIT_S)
+        assert published.version == 1
+        assert [(d.message, d.severity) for d in published.diagnostics if d.source == "metagpt-review"] == [
+            ("ignores ties", types.DiagnosticSeverity.Information)]
+        prompts = review_prompts(scripted_llm)
+        functions = [ast.get_source_segment(STATS, node) for node in ast.parse(STATS).body
+                     if isinstance(node, ast.FunctionDef)]
+        assert len(prompts) == len(functions) == 11
+        for function in functions:
+            assert sum(function in prompt for prompt in prompts) == 1, function
+        assert not any("# TODO: a function that parses the footer" in prompt for prompt in prompts)
+
+
+async def test_an_edit_right_after_a_save_cancels_the_review(project: GitProject, review_cache: Path,
+                                                            scripted_llm: ScriptedLlm):
+    scripted_llm.script(review_rule(fault="hang", times=1), review_rule(findings((BUGGY_LINE, PROBLEM, "error"))))
+    async with scripted_session("visual-studio-code", scripted_llm, project, review_cache) as client:
+        doc = client.track(EditorDocument(project.uri("stats.py"), STATS))
+        doc.open(client)
+        start = doc.text.index(OLD_LINE)
+        saved = doc.edit(client, start, start + len(OLD_LINE), BUGGY_LINE)
+        mark = client.progress_mark()
+        client.save(doc)
+        (hanging,) = await asyncio.wait_for(scripted_llm.wait_for_requests(1), WAIT_S)
+
+        edited = doc.insert(client, doc.text.index("def checksum"), "# crc\n")
+        await asyncio.wait_for(hanging.disconnected.wait(), WAIT_S)  # the LLM call behind the review was aborted
+        end = await client.progress_end(REVIEW_TITLE, since=mark)
+        assert end.value.get("message") == "cancelled"
+        await client.publish_for(doc.uri, edited)
+        await client.round_trip()
+        assert not [d for p in client.publishes_for(doc.uri) if p.version == saved for d in p.diagnostics
+                    if d.source == "metagpt-review"], "a review of the stale version was shown"
+
+        # The next save reviews the new text and shows its finding.
+        mark = client.progress_mark()
+        client.save(doc)
+        await client.progress_end(REVIEW_TITLE, since=mark)
+        await client.round_trip()
+        (latest,) = [p for p in client.publishes_for(doc.uri) if p.version == edited][-1:]
+        assert [d.message for d in latest.diagnostics if d.source == "metagpt-review"] == [PROBLEM]
