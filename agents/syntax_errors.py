@@ -134,15 +134,16 @@ class _Explainer:
             statement = self.repair.statement_start(statement)
         tokens = scan_error(node, self.root, source, statement)
         if with_trials:
+            if self.problems:
+                end = tokens.inside[-1].end_byte if tokens.inside else node.end_byte
+                window = self.repair.window(node.start_byte, end)
+                if window is not None and not window.errors_in_zone():
+                    return None  # the echo of an earlier error: its surroundings parse on their own
             for edit in trial_edits(tokens, source, self.separators):
                 window = self.repair.window(node.start_byte, edit.end)
                 if window is not None and window.errors_in_zone() and self.repair.fixes(window, edit):
                     self.repairs.append(edit)
                     return self._named_by(edit)
-            end = tokens.inside[-1].end_byte if tokens.inside else node.end_byte
-            window = self.repair.window(node.start_byte, end)
-            if self.problems and window is not None and not window.errors_in_zone():
-                return None  # the echo of an earlier error: its surroundings parse on their own
         return self._cheap_explanation(tokens)
 
     def _named_by(self, edit: TrialEdit) -> SyntaxProblem:

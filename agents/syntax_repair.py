@@ -25,12 +25,14 @@ CPU_BUDGET_SECONDS = 0.003
 """Processor time (of this thread: not wall time, so a busy machine does not change the answers) that the trial
 parses of one :func:`syntax_problems` call may take. Ordinary mistakes need a tenth of it; text in the wrong
 language, whose error recovery is slow, is what it stops."""
+_ECHO_RESERVE_SECONDS = 0.0008
+"""The end of the budget is kept for windows alone: telling later errors' echoes apart costs one parse each."""
 _MAX_BASELINE_ERRORS = 4
 """A window with more errors than this is not code a person is typing but text in the wrong language: no trials."""
-_WINDOW_BACK_BYTES = 2000
+_WINDOW_BACK_BYTES = 1500
 _WINDOW_BACK_LINES = 40
 _WINDOW_AFTER_LINES = 3
-_WINDOW_AHEAD_BYTES = 1500
+_WINDOW_AHEAD_BYTES = 1000
 _WINDOW_AHEAD_LINES = 30
 _MAX_WINDOW_BYTES = 4000
 """Longer windows (a minified line, a huge literal) get no trials: the cheap explanations must do."""
@@ -116,7 +118,7 @@ class TrialRepair:
     def fixes(self, window: _Window, edit: TrialEdit) -> bool:
         """Whether ``edit`` leaves no error near the repair (and none new elsewhere in the window)."""
         start, end, insert = edit.start, edit.end, edit.insert.encode()
-        if start < window.start or end > window.start + len(window.text) or not self._spend():
+        if start < window.start or end > window.start + len(window.text) or not self._spend(_ECHO_RESERVE_SECONDS):
             return False
         local_start, local_end = start - window.start, end - window.start
         text = window.text[:local_start] + insert + window.text[local_end:]
@@ -141,8 +143,8 @@ class TrialRepair:
         before = sum(1 for site in sites if site[1] <= window.zone[0] and not _overlaps(site, window.zone))
         return before <= window.errors_before_zone() and len(sites) <= len(window.baseline)
 
-    def _spend(self) -> bool:
-        return time.thread_time() < self.deadline
+    def _spend(self, reserve: float = 0.0) -> bool:
+        return time.thread_time() < self.deadline - reserve
 
     def _open_window(self, start: int, end: int, anchor: int, zone_end: int) -> _Window:
         text = self.source[start:end]
