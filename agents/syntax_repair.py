@@ -13,6 +13,7 @@ call has a fixed budget of processor time, so the cost per keystroke stays small
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
@@ -38,8 +39,8 @@ _MAX_WINDOW_BYTES = 4000
 """Longer windows (a minified line, a huge literal) get no trials: the cheap explanations must do."""
 _MAX_SITES = 32
 
-_PARSERS: dict[tree_sitter.Language, tree_sitter.Parser] = {}
-"""Parsers for trials, apart from the documents' parsers; like them, used from one thread only."""
+_THREAD = threading.local()
+"""Per thread, the parsers for trials (a parser must not be shared between threads), apart from the documents'."""
 
 
 def error_sites(root: tree_sitter.Node, limit: int = _MAX_SITES) -> list[tree_sitter.Node]:
@@ -56,9 +57,10 @@ def error_sites(root: tree_sitter.Node, limit: int = _MAX_SITES) -> list[tree_si
 
 
 def _trial_parser(language: tree_sitter.Language) -> tree_sitter.Parser:
-    found = _PARSERS.get(language)
+    parsers: dict[tree_sitter.Language, tree_sitter.Parser] = _THREAD.__dict__.setdefault("parsers", {})
+    found = parsers.get(language)
     if found is None:
-        found = _PARSERS[language] = tree_sitter.Parser(language)
+        found = parsers[language] = tree_sitter.Parser(language)
     return found
 
 
