@@ -17,7 +17,8 @@ from typing import AsyncIterator
 import pytest
 from lsprotocol import types
 
-from lsp_support import WAIT_S, EditorClient, RawServer, frame, initialize_params, make_editor_client
+from lsp_support import WAIT_S, EditorClient, initialize_params, make_editor_client
+from raw_jsonrpc import RawServer, frame
 
 CLI = [sys.executable, "-m", "metagpt_lsp.server"]
 SCRIPT = Path(sys.executable).with_name("metagpt-lsp")
