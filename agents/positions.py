@@ -107,11 +107,12 @@ class _Block:
 class LineIndex:
     """Where each line of a document starts, by byte offset. Immutable; :meth:`edited` returns a new index."""
 
-    __slots__ = ("_blocks", "_firsts", "line_count", "length")
+    __slots__ = ("_blocks", "_firsts", "_bases", "line_count", "length")
 
     def __init__(self, blocks: list[_Block], length: int) -> None:
         self._blocks = blocks
         self._firsts = [block.first_line for block in blocks]
+        self._bases = [block.base for block in blocks]
         last = blocks[-1]
         self.line_count = last.first_line + len(last.starts)
         self.length = length
@@ -129,7 +130,7 @@ class LineIndex:
 
     def line_of(self, offset: int) -> int:
         """The line that contains byte ``offset``."""
-        index = bisect.bisect_right([block.base for block in self._blocks], offset) - 1
+        index = bisect.bisect_right(self._bases, offset) - 1
         block = self._blocks[max(index, 0)]
         return block.first_line + bisect.bisect_right(block.starts, offset - block.base) - 1
 
