@@ -8,7 +8,7 @@ the protocol floor), alternating which server goes first, and waits for the publ
 
 Prints p50/p99/mean/max per file for both and the ratios. Targets: p50 ratio <= 1.3, p99 ratio <= 1.5.
 
-    python benchmarks/keystroke_latency.py [DATA_DIR] [--keystrokes 400] [--sites 16] [--warmup 40]
+    python benchmarks/keystroke_latency.py [DATA_DIR] [--keystrokes 1000] [--sites 16] [--warmup 40]
 
 DATA_DIR holds ``cpython-3.11.7/`` (default /work/shared/data/perf, else ../shared/data/perf next to the repo).
 """
@@ -146,7 +146,7 @@ def report(path: Path, sessions: list[Session]) -> tuple[float, float]:
 async def main() -> int:
     options = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     options.add_argument("data_dir", nargs="?", help="folder holding cpython-3.11.7/ (see the module docstring)")
-    options.add_argument("--keystrokes", type=int, default=400, help="timed keystrokes per file (default 400)")
+    options.add_argument("--keystrokes", type=int, default=1000, help="timed keystrokes per file (default 1000)")
     options.add_argument("--sites", type=int, default=16, help="function bodies typed into, round robin")
     options.add_argument("--warmup", type=int, default=40, help="untimed keystrokes first (default 40)")
     args = options.parse_args()
