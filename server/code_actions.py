@@ -8,6 +8,7 @@ with the version the team worked on; if the document changed meanwhile the work 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -94,13 +95,34 @@ def list_actions(server: Any, params: types.CodeActionParams) -> list[types.Code
     return actions
 
 
+def _changed_since(server: Any, data: dict[str, Any]) -> str | None:
+    """Why an action's document is no longer the version it was listed for, or None if it still is."""
+    uri, version = data.get("uri"), data.get("version")
+    current = server.documents.get(uri) if isinstance(uri, str) else None
+    if current is None:
+        return f"{uri} was closed while the team worked"
+    if current.version != version:
+        return (f"{uri} changed (version {version} -> {current.version}) while the team worked; the result was "
+                "discarded — ask again")
+    return None
+
+
 async def resolve_action(server: Any, action: types.CodeAction) -> types.CodeAction:
-    """Run the team for a picked action and put its checked, versioned edit on it."""
+    """Run the team for a picked action and put its checked, versioned edit on it.
+
+    A newer version of the document cancels the work (see :mod:`.document_tasks`); the editor then hears
+    ``ContentModified``, as the protocol asks, rather than a cancellation it did not request.
+    """
     data = action.data if isinstance(action.data, dict) else {}
     try:
         edit = await run_action(server, data)
     except StaleResult as error:
         raise JsonRpcContentModified(str(error)) from None
+    except asyncio.CancelledError:
+        stale = _changed_since(server, data)
+        if stale is None:
+            raise
+        raise JsonRpcContentModified(stale) from None
     if edit is not None:
         action.edit = edit
     return action
@@ -113,8 +135,15 @@ async def execute_action(server: Any, data: dict[str, Any]) -> bool:
     except StaleResult as error:
         server.tell_user(str(error))
         return False
+    except asyncio.CancelledError:
+        stale = _changed_since(server, data)
+        if stale is None:
+            raise
+        server.tell_user(stale)
+        return False
     if edit is None:
         return False
+    server.document_tasks.release(data["uri"], "action")  # the didChange the edit causes must not cancel this
     result = await server.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(edit=edit, label="metagpt-lsp"))
     if not result.applied:
         server.tell_user(f"the editor did not apply the edit: {result.failure_reason or 'no reason given'}")

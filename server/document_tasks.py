@@ -32,6 +32,12 @@ class DocumentTasks:
             self._tasks[(uri, kind)] = task
             task.add_done_callback(lambda done, key=(uri, kind): self._forget(key, done))
 
+    def release(self, uri: str, kind: str) -> None:
+        """Stop counting the current task as ``uri``'s ``kind`` work: its result is final, a newer version no longer
+        makes it moot (e.g. while the editor applies the edit it produced, which changes the document)."""
+        if self._tasks.get((uri, kind)) is asyncio.current_task():
+            del self._tasks[(uri, kind)]
+
     def _forget(self, key: tuple[str, str], task: asyncio.Task[Any]) -> None:
         if self._tasks.get(key) is task:
             del self._tasks[key]

@@ -13,7 +13,8 @@ import logging
 from typing import Any
 
 from lsprotocol import types
-from pygls.exceptions import FeatureRequestError, JsonRpcException, JsonRpcMethodNotFound
+from pygls.exceptions import (FeatureRequestError, JsonRpcContentModified, JsonRpcException,
+                              JsonRpcMethodNotFound)
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
@@ -104,6 +105,9 @@ class MetagptLanguageServer(LanguageServer):
             if unusable.answer is not None:
                 self.protocol._send_data(unusable.answer)
             log.error("%s", unusable)
+            return
+        if isinstance(error, JsonRpcContentModified):  # the answer owed when the document changed under a request
+            log.info("%s", error)
             return
         if isinstance(error, JsonRpcMethodNotFound):
             log.warning("the editor asked for something this server does not provide (%s)", error.message)
