@@ -20,7 +20,7 @@ import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Union
 from urllib.parse import unquote, urlparse
 
 import attrs
@@ -168,8 +168,23 @@ class FeatureClient(EditorClient):
         return types.ApplyWorkspaceEditResult(applied=True)
 
 
+def _code_action_or_command(converter: Any) -> Any:
+    """lsprotocol reads any object with a ``command`` key as a ``Command`` — also a ``CodeAction`` whose ``command``
+    is a Command object (as "Review <fn>" and every action for a client without resolve are). An editor tells them
+    apart by the key's type (a string for a Command); so does this hook, on the test client's side only."""
+
+    def structure(value: Any, _type: Any) -> Any:
+        if isinstance(value, dict) and isinstance(value.get("command"), str):
+            return converter.structure(value, types.Command)
+        return converter.structure(value, types.CodeAction)
+
+    return structure
+
+
 def make_feature_client() -> FeatureClient:
     client = FeatureClient(converter_factory=default_converter)
+    converter = client.protocol._converter
+    converter.register_structure_hook(Union[types.Command, types.CodeAction], _code_action_or_command(converter))
     recorded = (types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS, types.WINDOW_LOG_MESSAGE, types.WINDOW_SHOW_MESSAGE,
                 types.WORKSPACE_CONFIGURATION, types.WORKSPACE_DIAGNOSTIC_REFRESH)
     for method, handler in DEFAULT_CLIENT_FEATURES.items():
