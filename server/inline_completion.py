@@ -66,7 +66,17 @@ async def inline_completion(server: Any, params: types.InlineCompletionParams) -
 
 async def fallback_inline_completion(server: Any, raw: Any) -> Any:
     """``metagpt/inlineCompletion``: the same answer for clients without the 3.18 request."""
-    params = server.converter.structure(raw if isinstance(raw, dict) else server.converter.unstructure(raw),
-                                        types.InlineCompletionParams)
+    params = server.converter.structure(_plain(raw), types.InlineCompletionParams)
     result = await inline_completion(server, params)
     return server.converter.unstructure(result) if result is not None else None
+
+
+def _plain(value: Any) -> Any:
+    """JSON data back from the named tuples pygls makes of a custom request's params (``Object(textDocument=...)``)."""
+    if hasattr(value, "_asdict"):
+        return {key: _plain(item) for key, item in value._asdict().items()}
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
