@@ -84,6 +84,10 @@ class LlmClient:
     def total_usage(self) -> TokenUsage:
         return self._ledger.total
 
+    def forget_replies(self) -> int:
+        """Forget the remembered replies, so the next identical request asks the endpoint again."""
+        return self._cache.clear()
+
     async def aclose(self) -> None:
         if self._client is not None:
             await self._client.close()

@@ -52,6 +52,12 @@ class ReplyCache(Generic[T]):
         while len(self._done) > self._max_entries:
             self._done.popitem(last=False)
 
+    def clear(self) -> int:
+        """Forget every finished reply (calls in flight finish for their waiters); returns how many there were."""
+        count = len(self._done)
+        self._done.clear()
+        return count
+
     def forget(self, key: str) -> None:
         """Drop a remembered reply (one that turned out to be unusable)."""
         self._done.pop(key, None)

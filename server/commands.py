@@ -74,6 +74,9 @@ def clear_review_cache(server: Any) -> int:
 
     cache = server.team_host.review_cache or ReviewCache()
     cleared = cache.clear()
+    team = server.team_host.active
+    if team is not None:  # identical review prompts would otherwise be answered from the LLM client's memory
+        team.llm.forget_replies()
     server.window_show_message(types.ShowMessageParams(
         type=types.MessageType.Info, message=f"metagpt-lsp: forgot {cleared} remembered review(s)"))
     return cleared
