@@ -18,9 +18,10 @@ import contextlib
 import json
 import os
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator, Union
+from typing import Any, AsyncIterator, Iterator, Union
 from urllib.parse import unquote, urlparse
 
 import attrs
@@ -224,12 +225,17 @@ def feature_capabilities(profile: str) -> types.ClientCapabilities:
     return attrs.evolve(result, text_document=text_document)
 
 
-def server_environment(llm: ScriptedLlm, review_cache: Path) -> dict[str, str]:
-    """The server's environment: the scripted LLM as the endpoint, a test-owned review cache, no user LLM settings."""
+def server_environment_for(base_url: str, review_cache: Path) -> dict[str, str]:
+    """The server's environment: ``base_url`` as the endpoint (so never the embedded model), a test-owned review
+    cache (never the user's), and none of the user's own LLM variables."""
     environment = {key: value for key, value in os.environ.items() if key not in _LLM_VARIABLES}
-    environment.update(OPENAI_BASE_URL=llm.base_url, OPENAI_API_KEY="sk-scripted",
+    environment.update(OPENAI_BASE_URL=base_url, OPENAI_API_KEY="sk-scripted",
                        METAGPT_LSP_REVIEW_CACHE=str(review_cache))
     return environment
+
+
+def server_environment(llm: ScriptedLlm, review_cache: Path) -> dict[str, str]:
+    return server_environment_for(llm.base_url, review_cache)
 
 
 @contextlib.asynccontextmanager
@@ -346,3 +352,26 @@ def normalise(values):
 # TODO: a function that parses the footer line into a dict of totals
 '''
 """A module of ten units (over prompt_context.SMALL_FILE_BYTES, so prompts carry units, not the whole file)."""
+
+
+# -- the scripted LLM as a process, for tests that block (subprocess.run of the CLI) -----------------------------------
+
+@contextlib.contextmanager
+def scripted_llm_process(script: dict[str, Any], folder: Path) -> Iterator[str]:
+    """``python tests/scripted_llm.py --script ...`` on a free port; yields its base URL, stops it afterwards."""
+    script_path = folder / "scripted-llm.json"
+    script_path.write_text(json.dumps(script), encoding="utf-8")
+    process = subprocess.Popen([sys.executable, str(Path(__file__).with_name("scripted_llm.py")), "--port", "0",
+                                "--script", str(script_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        ready = process.stdout.readline().split()
+        assert ready[:1] == ["READY"], f"the scripted LLM did not start: {ready}"
+        yield ready[1]
+    finally:
+        process.terminate()
+        try:
+            process.wait(WAIT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -5,20 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 import socket
 import subprocess
 import sys
 from importlib.metadata import version
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable, Iterator
 
 import pytest
 from lsprotocol import types
 
 from lsp_support import WAIT_S, EditorClient, initialize_params, make_editor_client
 from raw_jsonrpc import RawServer, frame
+from scripted_editor import NO_FINDINGS, scripted_llm_process, server_environment_for
 
 CLI = [sys.executable, "-m", "metagpt_lsp.server"]
 SCRIPT = Path(sys.executable).with_name("metagpt-lsp")
@@ -141,16 +141,30 @@ async def test_stdout_carries_only_lsp_frames_and_the_log_file_gets_the_log(tmp_
 
 # -- metagpt-lsp check ------------------------------------------------------------------------------------------
 
-def run_check(cwd: Path, *paths: str) -> subprocess.CompletedProcess[str]:
-    """``metagpt-lsp check`` with no LLM endpoint in the environment: syntax findings only."""
-    environment = {key: value for key, value in os.environ.items()
-                   if key not in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "METAGPT_LSP_MODEL")}
-    return subprocess.run([str(SCRIPT), "check", *paths], cwd=cwd, capture_output=True, text=True,
-                          timeout=WAIT_S * 4, env=environment)
+@pytest.fixture(scope="module")
+def scripted_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A scripted LLM (a process of its own: the tests below block on the CLI) that finds nothing in any review."""
+    with scripted_llm_process({"default_reply": NO_FINDINGS}, tmp_path_factory.mktemp("llm")) as base_url:
+        yield base_url
+
+
+@pytest.fixture
+def run_check(scripted_endpoint: str, tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``metagpt-lsp check`` whose server asks the scripted LLM (never the embedded model) and keeps its review cache
+    in the test's temp dir (never the user's)."""
+    environment = server_environment_for(scripted_endpoint, tmp_path / "review-cache.sqlite3")
+
+    def run(cwd: Path, *paths: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(SCRIPT), "check", *paths], cwd=cwd, capture_output=True, text=True,
+                              timeout=WAIT_S * 4, env=environment)
+
+    return run
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
+    tmp_path = tmp_path / "project"
+    tmp_path.mkdir()
     (tmp_path / "bad.py").write_text(BROKEN, encoding="utf-8")
     (tmp_path / "good.py").write_text("def f(x):\n    return x\n", encoding="utf-8")
     web = tmp_path / "web"
@@ -161,21 +175,21 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_check_reports_syntax_errors_and_exits_1(project: Path):
+def test_check_reports_syntax_errors_and_exits_1(project: Path, run_check):
     done = run_check(project, "bad.py", "good.py")
     assert done.returncode == 1, done.stderr
     assert done.stdout.splitlines() == ['bad.py:1:8: error: expected ":" after ")" [metagpt-lsp]']
     assert "2 file(s) checked, 1 finding(s)" in done.stderr
 
 
-def test_check_of_clean_files_exits_0_and_prints_nothing(project: Path):
+def test_check_of_clean_files_exits_0_and_prints_nothing(project: Path, run_check):
     done = run_check(project, "good.py")
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""
     assert "1 file(s) checked, 0 finding(s)" in done.stderr
 
 
-def test_check_walks_folders_for_known_languages_only(project: Path):
+def test_check_walks_folders_for_known_languages_only(project: Path, run_check):
     done = run_check(project, "web")
     assert done.returncode == 1, done.stderr
     lines = done.stdout.splitlines()
@@ -183,7 +197,7 @@ def test_check_walks_folders_for_known_languages_only(project: Path):
     assert "1 file(s) checked" in done.stderr
 
 
-def test_check_exits_2_when_a_path_cannot_be_checked(project: Path):
+def test_check_exits_2_when_a_path_cannot_be_checked(project: Path, run_check):
     missing = run_check(project, "nowhere.py")
     assert missing.returncode == 2
     assert "nowhere.py: no such file or folder" in missing.stderr
