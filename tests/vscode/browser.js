@@ -1,0 +1,117 @@
+#!/usr/bin/env node
+/**
+ * Headless Chromium (Debian's, through playwright-core) for the real-VS-Code tests.
+ *
+ *   node browser.js suite URL VERDICT CONSOLE_LOG   open VS Code's web UI on an extension-test payload and wait until
+ *                                                    the extension-host suite writes VERDICT (exit 0) or the deadline
+ *   node browser.js smoke URL SCREENSHOT             open code-server on a folder, open stats.py, wait for the
+ *                                                    metagpt status bar item, save a screenshot; prints a JSON report
+ *
+ * Deadline: METAGPT_BROWSER_DEADLINE_MS (default 180000). Every wait is for an event or a selector, never a sleep.
+ */
+
+const fs = require("node:fs");
+const path = require("node:path");
+const { chromium } = require("playwright-core");
+
+const DEADLINE_MS = Number(process.env.METAGPT_BROWSER_DEADLINE_MS || 180_000);
+const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"];
+
+async function launch() {
+  return chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: FLAGS,
+    headless: true, timeout: 60_000 });
+}
+
+/** Resolves when `file` exists (watching its folder), rejects after `ms`. */
+function fileAppears(file, ms) {
+  return new Promise((resolve, reject) => {
+    const folder = path.dirname(file);
+    const watcher = fs.watch(folder, () => {
+      if (fs.existsSync(file)) {
+        done(resolve);
+      }
+    });
+    const timer = setTimeout(() => done(() => reject(new Error(`no ${file} after ${ms} ms`))), ms);
+    function done(finish) {
+      clearTimeout(timer);
+      watcher.close();
+      finish();
+    }
+    if (fs.existsSync(file)) {
+      done(resolve);
+    }
+  });
+}
+
+async function suite(url, verdict, consoleLog) {
+  const lines = [];
+  const browser = await launch();
+  try {
+    const page = await browser.newPage();
+    page.on("console", (message) => lines.push(`[${message.type()}] ${message.text()}`));
+    page.on("pageerror", (error) => lines.push(`[pageerror] ${error}`));
+    await page.goto(url, { timeout: 60_000 });
+    await fileAppears(verdict, DEADLINE_MS);
+  } finally {
+    fs.writeFileSync(consoleLog, lines.join("\n") + "\n");
+    await browser.close();
+  }
+}
+
+async function smoke(url, screenshot) {
+  const report = { workbench: false, editorTab: null, statusItem: null, problems: [] };
+  const browser = await launch();
+  try {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    page.on("pageerror", (error) => report.problems.push(`pageerror: ${error}`));
+    await page.goto(url, { timeout: 60_000 });
+    await page.locator(".monaco-workbench").waitFor({ timeout: DEADLINE_MS });
+    report.workbench = true;
+    // Quick Open stats.py, as a user would.
+    await page.locator(".monaco-workbench .part.editor").waitFor({ timeout: DEADLINE_MS });
+    await page.keyboard.press("Control+P");
+    const input = page.locator(".quick-input-widget input");
+    await input.waitFor({ timeout: 30_000 });
+    await input.fill("stats.py");
+    await page.locator(".quick-input-list .monaco-list-row", { hasText: "stats.py" }).first().waitFor({ timeout: 30_000 });
+    await page.keyboard.press("Enter");
+    const tab = page.locator(".tabs-container .tab", { hasText: "stats.py" }).first();
+    await tab.waitFor({ timeout: 30_000 });
+    report.editorTab = (await tab.innerText()).trim();
+    await page.locator(".view-lines", { hasText: "def mean" }).first().waitFor({ timeout: 30_000 });
+    // The extension's status bar item, idle once the server runs.
+    const item = page.locator(".statusbar-item", { hasText: "metagpt" }).first();
+    await item.waitFor({ timeout: DEADLINE_MS });
+    report.statusItem = (await item.innerText()).trim();
+    report.statusTooltip = await item.locator("a").first().getAttribute("aria-label").catch(() => null);
+  } catch (error) {
+    report.problems.push(String(error));
+  } finally {
+    const page = browser.contexts()[0]?.pages()[0];
+    if (page) {
+      await page.screenshot({ path: screenshot, fullPage: true }).catch((error) => report.problems.push(`${error}`));
+    }
+    await browser.close();
+  }
+  process.stdout.write(JSON.stringify(report) + "\n");
+  return report.problems.length === 0;
+}
+
+async function main() {
+  const [mode, ...args] = process.argv.slice(2);
+  if (mode === "suite" && args.length === 3) {
+    await suite(...args);
+  } else if (mode === "smoke" && args.length === 2) {
+    if (!(await smoke(...args))) {
+      process.exitCode = 1;
+    }
+  } else {
+    throw new Error("usage: browser.js suite URL VERDICT CONSOLE_LOG | smoke URL SCREENSHOT");
+  }
+}
+
+main().catch((error) => {
+  process.stderr.write(`${error && error.stack || error}\n`);
+  process.exitCode = 1;
+});
