@@ -4,8 +4,9 @@ It starts ``python -m metagpt_lsp.server --stdio`` as a child process and, for e
 would: opens it (syntax diagnostics), asks for a review of what changed since HEAD (``metagpt.reviewFile``; a file
 outside git is reviewed whole), and prints the findings as ``path:line:col: severity: message [source]``. With
 ``--fix`` it picks "Explain and fix" on each finding, applies the checked edit to its copy of the text and prints
-the result as a unified diff; ``--apply`` also writes it to the file. Exit status: 0 when nothing remains, 1 when
-findings remain, 2 when a path could not be checked.
+the result as a unified diff; ``--apply`` also writes it to the file. Exit status: 0 when nothing remains in the
+files, 1 when findings remain (with ``--fix`` alone a fix shown but not written counts: the file still holds its
+finding), 2 when a path could not be checked.
 """
 
 from __future__ import annotations
@@ -252,4 +253,5 @@ def run_check(paths: list[str], timeout: float = 600.0, log_level: str = "warnin
     print(summary, file=sys.stderr)
     if complaints or len(reports) < len(files):
         return 2
-    return 1 if remaining else 0
+    unwritten = 0 if apply else fixed
+    return 1 if remaining or unwritten else 0
