@@ -45,6 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "file applied. Exits 2 when the override is invalid (its problems are listed).")
     team.add_argument("--mermaid", action="store_true", help="print a Mermaid diagram instead of text")
     team.add_argument("--settings", metavar="FILE.json", help="editor settings JSON whose team.graph to apply")
+    doctor = commands.add_parser(
+        "doctor", help="probe the LLM endpoint (or the embedded model): what works, what does not, and the fix",
+        description="Probe the endpoint the server would use: reachable, models, chat, streaming, structured "
+                    "output, context length, latency (and, for the embedded model, its installation and cold start). "
+                    "Exits 1 when a check fails.")
+    doctor.add_argument("--settings", metavar="FILE.json", help="editor settings JSON whose llm branch to use")
+    doctor.add_argument("--base-url", help="probe this OpenAI-compatible endpoint instead (like llm.baseUrl)")
+    doctor.add_argument("--model", help="the model to ask for (like llm.model)")
     return parser
 
 
@@ -59,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         from .team_command import run_team
 
         return run_team(args.settings, mermaid=args.mermaid)
+    if args.command == "doctor":
+        from .doctor import run_doctor
+
+        return run_doctor(args.settings, base_url=args.base_url, model=args.model)
     if args.port <= 0 or args.port > 65535:
         parser.error(f"--port must be between 1 and 65535, not {args.port}")
     return serve(args)
