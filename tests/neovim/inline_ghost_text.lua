@@ -1,0 +1,93 @@
+--- Drive: type in insert mode at the end of a Python file; ghost text appears (as the extmark of the expected
+--- implementation: Neovim 0.12's native inline completion or the plugin's 0.11 fallback); the dismiss key hides it
+--- without touching the buffer; one more keystroke asks again; the accept key puts the suggestion in the buffer.
+---
+--- nvim --headless --clean -l inline_ghost_text.lua PLUGIN_DIR VERDICT_JSON FILE EXPECTED_KIND TYPED SECOND_KEY
+--- EXPECTED_KIND: 'native' or 'fallback'. TYPED: the text typed on a new last line. SECOND_KEY: typed after the
+--- dismissal.
+
+local h = dofile(vim.fs.joinpath(vim.fs.dirname(arg[0]), 'harness.lua')).start(arg)
+local file, expected_kind, typed, second_key = unpack(h.args)
+
+local NAMESPACES = { native = 'nvim.lsp.inline_completion', fallback = 'metagpt_lsp.ghost_text' }
+
+--- The ghost text shown now in each implementation's namespace: { native = '...', fallback = '...' }.
+local function ghosts(bufnr)
+  local shown = {}
+  for kind, name in pairs(NAMESPACES) do
+    local ns = vim.api.nvim_get_namespaces()[name]
+    for _, mark in ipairs(ns and vim.api.nvim_buf_get_extmarks(bufnr, ns, 0, -1, { details = true }) or {}) do
+      local text = ''
+      for _, chunk in ipairs(mark[4].virt_text or {}) do
+        text = text .. chunk[1]
+      end
+      shown[kind] = (shown[kind] or '') .. text
+    end
+  end
+  return shown
+end
+
+h:run(function()
+  local requests = {}
+  vim.api.nvim_create_autocmd('LspRequest', {
+    callback = function(args)
+      if args.data.request.type == 'pending' then
+        requests[args.data.request.method] = (requests[args.data.request.method] or 0) + 1
+      end
+    end,
+  })
+  require('metagpt_lsp').setup({ settings = { inline = { debounceMs = 20 } }, inline = { debounce_ms = 50 } })
+  vim.cmd.edit(vim.fn.fnameescape(file))
+  local bufnr = vim.api.nvim_get_current_buf()
+  h:wait('server attached', 20000, function()
+    local client = h:client(bufnr)
+    return client and client.initialized
+  end)
+  h:record('kind', require('metagpt_lsp.inline').kind(require('metagpt_lsp.config').current.inline))
+
+  local function shown()
+    return ghosts(bufnr)[expected_kind]
+  end
+  local steps
+  --- Type `keys`, then run step `next` once Neovim has handled them and fired its autocmds: the <Cmd> runs after
+  --- the keys, and what it schedules runs when insert mode next waits for input (after TextChangedI).
+  local function feed(keys, next)
+    local after = next and ('<Cmd>lua vim.schedule(_G.drive_steps[%d])<CR>'):format(next) or ''
+    vim.api.nvim_feedkeys(vim.keycode(keys .. after), 't', false)
+  end
+
+  -- Each step runs inside insert mode, in a scheduled callback, and types the next keys.
+  steps = {
+    function()
+      h:wait('first ghost text', 20000, shown)
+      h:record('first_ghost', ghosts(bufnr))
+      h:record('line_before_dismiss', vim.api.nvim_get_current_line())
+      feed('<C-]>', 2)
+    end,
+    function()
+      h:wait('dismissed', 5000, function()
+        return not shown()
+      end)
+      h:record('line_after_dismiss', vim.api.nvim_get_current_line())
+      feed(second_key, 3)
+    end,
+    function()
+      h:wait('second ghost text', 20000, shown)
+      h:record('second_ghost', ghosts(bufnr))
+      feed('<C-l>', 4)
+    end,
+    function()
+      h:wait('accepted', 5000, function()
+        return vim.api.nvim_get_current_line() ~= typed .. second_key
+      end)
+      h:record('cursor', vim.api.nvim_win_get_cursor(0))
+      feed('<Esc>')
+    end,
+  }
+  _G.drive_steps = steps
+  vim.schedule(steps[1])
+  vim.api.nvim_feedkeys('Go' .. typed, 'tx!', false) -- returns when <Esc> ends insert mode
+  h:record('mode_after', vim.api.nvim_get_mode().mode)
+  h:record('final_line', vim.api.nvim_buf_get_lines(bufnr, -2, -1, false)[1])
+  h:record('requests', requests)
+end)

@@ -1,0 +1,80 @@
+--- Drive: open a Python file of a git repo, break a function, save; the team's review appears as diagnostics
+--- (source metagpt-review); :MetagptFix on the finding under the cursor changes the buffer to the fixed text;
+--- :MetagptStatus and :MetagptTrace answer.
+---
+--- nvim --headless --clean -l review_and_fix.lua PLUGIN_DIR VERDICT_JSON FILE
+
+local h = dofile(vim.fs.joinpath(vim.fs.dirname(arg[0]), 'harness.lua')).start(arg)
+local file = h.args[1]
+
+h:run(function()
+  local progress = {}
+  vim.api.nvim_create_autocmd('LspProgress', {
+    callback = function()
+      local line = require('metagpt_lsp').statusline()
+      if line ~= '' and progress[#progress] ~= line then
+        table.insert(progress, line)
+      end
+    end,
+  })
+  local done
+  vim.api.nvim_create_autocmd('User', {
+    pattern = 'MetagptActionDone',
+    callback = function(args)
+      done = args.data
+    end,
+  })
+
+  require('metagpt_lsp').setup({ settings = { review = { onSave = true }, logLevel = 'info' } })
+  vim.cmd.edit(vim.fn.fnameescape(file))
+  local bufnr = vim.api.nvim_get_current_buf()
+  h:wait('server attached', 20000, function()
+    local client = h:client(bufnr)
+    return client and client.initialized
+  end)
+
+  -- Break the function the way a user would: go to the line and append to it.
+  local row = vim.fn.search([[return total / len(xs)$]])
+  assert(row > 0, 'the test file lacks the line to break')
+  vim.cmd('normal! A - 1')
+  vim.cmd.write()
+
+  local function review_diagnostics()
+    return vim.tbl_filter(function(d)
+      return d.source == 'metagpt-review'
+    end, vim.diagnostic.get(bufnr))
+  end
+  h:wait('review diagnostics after save', 30000, function()
+    return #review_diagnostics() > 0
+  end)
+  local finding = review_diagnostics()[1]
+  h:record('review', vim.tbl_map(function(d)
+    return { lnum = d.lnum, col = d.col, message = d.message, severity = d.severity, source = d.source }
+  end, review_diagnostics()))
+  h:record('broken_text', h.text(bufnr))
+
+  -- Explain and fix at the cursor.
+  vim.api.nvim_win_set_cursor(0, { finding.lnum + 1, finding.col })
+  vim.cmd('MetagptFix')
+  h:wait('explain-and-fix finished', 30000, function()
+    return done ~= nil
+  end)
+  h:record('fix', done)
+  h:record('fixed_text', h.text(bufnr))
+  h:record('progress', progress)
+
+  local report
+  require('metagpt_lsp.commands').status(function(r)
+    report = r
+  end)
+  h:wait('status answered', 10000, function()
+    return report ~= nil
+  end)
+  h:record('status', report)
+
+  vim.cmd('MetagptTrace')
+  h:wait('trace shown', 10000, function()
+    return vim.api.nvim_buf_get_name(0):match('metagpt://trace$') ~= nil
+  end)
+  h:record('trace', h.text(0))
+end)
