@@ -46,6 +46,7 @@ def spread(xs):
 FIXED_MEAN = 'def mean(xs):\n    """The average of xs."""\n    total = sum(xs)\n    return total / len(xs)\n'
 FINDING = "Off by one: the average is lowered by 1."
 CAUSE = "It subtracts 1 from the average."
+PALINDROME = 'def is_palindrome(word):\n    """True when word reads the same backwards."""\n    return word == word[::-1]\n'
 SHAPES = '''import math
 
 
@@ -61,8 +62,11 @@ SCRIPT = {
             {"findings": [{"quote": "return total / len(xs) - 1", "problem": FINDING, "severity": "error"}]})},
         {"last_user": "What causes it", "reply": json.dumps({"cause": CAUSE, "line": "return total / len(xs) - 1"})},
         {"last_user": "Rewrite this code", "reply": f"```python\n{FIXED_MEAN}```"},
-        # Ghost text: what belongs at the cursor after "+ " and, once "a" is typed, after "+ a".
+        {"last_user": "Implement this function", "reply": f"```python\n{PALINDROME}```"},
+        # Ghost text: what belongs at the cursor after "+ " and, once "a" is typed, after "+ a"; after "+ x" the
+        # model never answers (the next keystroke must cancel that request).
         {"last_user": r"\+ a<CURSOR>", "reply": "```python\nrea(3)\n```"},
+        {"last_user": r"\+ x<CURSOR>", "fault": "hang"},
         {"last_user": r"\+ <CURSOR>", "reply": "```python\narea(3)\n```"},
     ],
 }
@@ -142,7 +146,7 @@ def git_repo(tmp_path) -> Path:
     return repo
 
 
-def test_review_on_save_then_explain_and_fix_at_the_cursor_in_neovim_0_11(git_repo, editor_env, tmp_path,
+def test_review_on_save_explain_and_fix_and_generate_at_the_cursor_in_neovim_0_11(git_repo, editor_env, tmp_path,
                                                                           llm_base_url):
     verdict = drive("0.11", "review_and_fix", editor_env, tmp_path, str(git_repo / "stats.py"))
     assert verdict["version"].startswith("0.11.4")
@@ -161,16 +165,20 @@ def test_review_on_save_then_explain_and_fix_at_the_cursor_in_neovim_0_11(git_re
     assert (status["endpoint"], status["openDocuments"], status["tasksInFlight"]) == (llm_base_url, 1, 0)
     assert status["requests"] >= 2 and status["version"] == __version__
     assert "coordinator -> subtask.propose_fix" in verdict["trace"], verdict["trace"]
+    assert verdict["generate"] == {"action": "generate", "applied": True, "message": ""}
+    assert verdict["generated_text"] == STATS + "\n\n" + PALINDROME.rstrip("\n"), "the stub's body is filled in"
 
 
-@pytest.mark.parametrize("release, kind, other, method", [
-    ("0.12", "native", "fallback", "textDocument/inlineCompletion"),
-    ("0.11", "fallback", "native", "metagpt/inlineCompletion"),
+@pytest.mark.parametrize("release, kind, other, method, hanging_key", [
+    ("0.12", "native", "fallback", "textDocument/inlineCompletion", ""),
+    ("0.11", "fallback", "native", "metagpt/inlineCompletion", "x"),
 ], ids=["neovim-0.12-native", "neovim-0.11-fallback"])
-def test_ghost_text_is_shown_dismissed_asked_again_and_accepted(release, kind, other, method, editor_env, tmp_path):
+def test_ghost_text_is_shown_dismissed_asked_again_and_accepted(release, kind, other, method, hanging_key,
+                                                                editor_env, tmp_path):
+    """Native inline completion does not cancel on keystrokes (Neovim's own behaviour); the fallback must."""
     source = tmp_path / "shapes.py"
     source.write_text(SHAPES)
-    verdict = drive(release, "inline_ghost_text", editor_env, tmp_path, str(source), kind, TYPED, "a")
+    verdict = drive(release, "inline_ghost_text", editor_env, tmp_path, str(source), kind, TYPED, "a", hanging_key)
     assert verdict["kind"] == kind
     assert verdict["first_ghost"] == {kind: "area(3)"}, f"ghost text comes from the {kind} implementation only"
     assert verdict["line_before_dismiss"] == verdict["line_after_dismiss"] == TYPED, "ghost text is not in the buffer"
@@ -182,6 +190,8 @@ def test_ghost_text_is_shown_dismissed_asked_again_and_accepted(release, kind, o
     assert requests.get(method, 0) >= 2, requests
     other_method = {"fallback": "metagpt/inlineCompletion", "native": "textDocument/inlineCompletion"}[other]
     assert other_method not in requests, f"the {other} implementation stayed quiet: {requests}"
+    if hanging_key:
+        assert verdict["cancelled"].get(method, 0) >= 1, "the keystroke after the hanging request cancelled it"
 
 
 def test_checkhealth_names_the_server_and_probes_the_endpoint(editor_env, tmp_path, llm_base_url):

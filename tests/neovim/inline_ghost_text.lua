@@ -3,11 +3,13 @@
 --- without touching the buffer; one more keystroke asks again; the accept key puts the suggestion in the buffer.
 ---
 --- nvim --headless --clean -l inline_ghost_text.lua PLUGIN_DIR VERDICT_JSON FILE EXPECTED_KIND TYPED SECOND_KEY
+---      [HANGING_KEY]
 --- EXPECTED_KIND: 'native' or 'fallback'. TYPED: the text typed on a new last line. SECOND_KEY: typed after the
---- dismissal.
+--- dismissal. HANGING_KEY (optional): typed after the dismissal, before SECOND_KEY; the model never answers what
+--- it leads to, and the next keystroke (a backspace) must cancel that request.
 
 local h = dofile(vim.fs.joinpath(vim.fs.dirname(arg[0]), 'harness.lua')).start(arg)
-local file, expected_kind, typed, second_key = unpack(h.args)
+local file, expected_kind, typed, second_key, hanging_key = unpack(h.args)
 
 local NAMESPACES = { native = 'nvim.lsp.inline_completion', fallback = 'metagpt_lsp.ghost_text' }
 
@@ -28,14 +30,21 @@ local function ghosts(bufnr)
 end
 
 h:run(function()
-  local requests = {}
+  local requests, cancelled, in_flight = {}, {}, {}
   vim.api.nvim_create_autocmd('LspRequest', {
     callback = function(args)
-      if args.data.request.type == 'pending' then
-        requests[args.data.request.method] = (requests[args.data.request.method] or 0) + 1
+      local request, id = args.data.request, args.data.request_id
+      local counts = request.type == 'pending' and requests or request.type == 'cancel' and cancelled or nil
+      if counts then
+        counts[request.method] = (counts[request.method] or 0) + 1
       end
+      in_flight[id] = request.type == 'pending' and request.method or nil
     end,
   })
+  local function asking()
+    return vim.tbl_contains(vim.tbl_values(in_flight), 'metagpt/inlineCompletion')
+      or vim.tbl_contains(vim.tbl_values(in_flight), 'textDocument/inlineCompletion')
+  end
   require('metagpt_lsp').setup({ settings = { inline = { debounceMs = 20 } }, inline = { debounce_ms = 50 } })
   vim.cmd.edit(vim.fn.fnameescape(file))
   local bufnr = vim.api.nvim_get_current_buf()
@@ -52,7 +61,8 @@ h:run(function()
   --- Type `keys`, then run step `next` once Neovim has handled them and fired its autocmds: the <Cmd> runs after
   --- the keys, and what it schedules runs when insert mode next waits for input (after TextChangedI).
   local function feed(keys, next)
-    local after = next and ('<Cmd>lua vim.schedule(_G.drive_steps[%d])<CR>'):format(next) or ''
+    local key = type(next) == 'number' and tostring(next) or ('%q'):format(next)
+    local after = next and ('<Cmd>lua vim.schedule(_G.drive_steps[%s])<CR>'):format(key) or ''
     vim.api.nvim_feedkeys(vim.keycode(keys .. after), 't', false)
   end
 
@@ -69,6 +79,20 @@ h:run(function()
         return not shown()
       end)
       h:record('line_after_dismiss', vim.api.nvim_get_current_line())
+      if hanging_key and hanging_key ~= '' then
+        feed(hanging_key, 'hang')
+      else
+        feed(second_key, 3)
+      end
+    end,
+    hang = function()
+      h:wait('request in flight after the hanging key', 10000, asking)
+      feed('<BS>', 'cancel')
+    end,
+    cancel = function()
+      h:wait('request cancelled by the next keystroke', 5000, function()
+        return next(cancelled) ~= nil and not asking()
+      end)
       feed(second_key, 3)
     end,
     function()
@@ -90,4 +114,5 @@ h:run(function()
   h:record('mode_after', vim.api.nvim_get_mode().mode)
   h:record('final_line', vim.api.nvim_buf_get_lines(bufnr, -2, -1, false)[1])
   h:record('requests', requests)
+  h:record('cancelled', cancelled)
 end)

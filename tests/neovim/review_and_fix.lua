@@ -1,6 +1,6 @@
 --- Drive: open a Python file of a git repo, break a function, save; the team's review appears as diagnostics
 --- (source metagpt-review); :MetagptFix on the finding under the cursor changes the buffer to the fixed text;
---- :MetagptStatus and :MetagptTrace answer.
+--- :MetagptStatus and :MetagptTrace answer; :MetagptGenerate on a stub function fills in its body.
 ---
 --- nvim --headless --clean -l review_and_fix.lua PLUGIN_DIR VERDICT_JSON FILE
 
@@ -77,4 +77,17 @@ h:run(function()
     return vim.api.nvim_buf_get_name(0):match('metagpt://trace$') ~= nil
   end)
   h:record('trace', h.text(0))
+  vim.cmd.close()
+
+  -- Generate: a stub function at the end of the file, the cursor on its name.
+  local stub = { '', '', 'def is_palindrome(word):', '    """True when word reads the same backwards."""', '    pass' }
+  vim.api.nvim_buf_set_lines(bufnr, -1, -1, false, stub)
+  vim.api.nvim_win_set_cursor(0, { vim.api.nvim_buf_line_count(bufnr) - 2, 4 })
+  done = nil
+  vim.cmd('MetagptGenerate')
+  h:wait('generate finished', 30000, function()
+    return done ~= nil
+  end)
+  h:record('generate', done)
+  h:record('generated_text', h.text(bufnr))
 end)
