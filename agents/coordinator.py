@@ -26,7 +26,7 @@ from .diagnosis_agent import DiagnosisAgent
 from .generation_agent import GenerationAgent
 from .llm_client import LlmClient
 from .messages import MessageKind as K
-from .review_agent import ReviewAgent
+from .review_agent import ReviewAgent, choose_candidate
 from .review_cache import ReviewCache
 from .task_scope import AgentFailed, RoundLimitExceeded, TaskEnded, TaskScope
 from .team_payloads import (Explanation, FixRequest, GenerateRequest, Proposal, ProposeFix, ReviewRequest, TeamResult,
@@ -44,12 +44,14 @@ class Team:
     """The agent team behind one broker. ``async with Team(llm) as team: await team.explain_and_fix(request)``."""
 
     def __init__(self, llm: LlmClient, graph: CooperationGraph | None = None, review_cache: ReviewCache | None = None,
-                 deadline_s: float = 120.0) -> None:
+                 deadline_s: float = 120.0, fix_candidates: int = 1, run_doctests: bool = False) -> None:
         self.llm = llm
         self.graph = graph or CooperationGraph.default()
         self.deadline_s = deadline_s
+        self.fix_candidates = max(1, fix_candidates)
         self.broker = Broker(router=self.graph)
-        for agent in (DiagnosisAgent(llm), GenerationAgent(llm), ReviewAgent(llm, review_cache)):
+        review = ReviewAgent(llm, review_cache, run_examples=run_doctests)
+        for agent in (DiagnosisAgent(llm), GenerationAgent(llm), review):
             self.broker.subscribe(agent)
         self.last_task_id: str | None = None
 
@@ -89,8 +91,9 @@ class Team:
                 report("diagnosis: explaining the cause")
                 explanation = (await task.request(K.SUBTASK_EXPLAIN, request)).payload
                 proposal, verification, rounds = await self._propose_until_accepted(
-                    task, K.SUBTASK_PROPOSE_FIX, lambda n, why: ProposeFix(request, explanation, n, why),
-                    explanation.target_start, explanation.target_end, snapshot, report)
+                    task, K.SUBTASK_PROPOSE_FIX, lambda n, why, k: ProposeFix(request, explanation, n, why, k),
+                    explanation.target_start, explanation.target_end, snapshot, report,
+                    candidates=self.fix_candidates)
             except (AgentFailed, TaskEnded, RoundLimitExceeded) as error:
                 return self._result(task, snapshot.uri, snapshot.version, ok=False, reason=_why(error),
                                     explanation=explanation.cause if explanation else "", rounds=rounds)
@@ -102,28 +105,54 @@ class Team:
                                 edits=verification.edits, rounds=rounds, reason=verification.reason)
 
     async def _propose_until_accepted(self, task: TaskScope, kind: K,
-                                      subtask: Callable[[int, tuple[str, ...]], object],
+                                      subtask: Callable[[int, tuple[str, ...], int], object],
                                       allowed_start: int, allowed_end: int, snapshot,
-                                      report: StepReporter, max_rounds: int | None = None,
+                                      report: StepReporter, max_rounds: int | None = None, candidates: int = 1,
                                       ) -> tuple[object, Verification | None, int]:
-        """Rounds of propose -> verify until review accepts; returns (proposal or last reason, verdict, rounds)."""
+        """Rounds of propose -> verify until review accepts; returns (proposal or last reason, verdict, rounds).
+
+        With several candidates per round, generation proposes them one after another (each sampled differently)
+        and review verifies each; the first whose examples pass ends the round at once, otherwise review chooses
+        among the accepted ones (``choose_candidate``). A round with none accepted sends its reasons to the next.
+        """
         rejections: tuple[str, ...] = ()
         bound = self.graph.max_rounds("generation", "review") or 1
         max_rounds = min(max_rounds, bound) if max_rounds else bound
         for round_number in range(1, max_rounds + 1):
-            report(f"generation: proposing (round {round_number} of {max_rounds})")
-            proposal: Proposal = (await task.request(kind, subtask(round_number, rejections))).payload
-            report(f"review: verifying round {round_number}")
-            verification: Verification = (await task.request(
-                K.SUBTASK_VERIFY, VerifyPatch(snapshot, proposal, allowed_start, allowed_end))).payload
-            (decision,) = self.graph.merge_by_weight([
-                Output("generation", "patch", proposal, Verdict.PROPOSE, to="review"),
-                Output("review", "patch", verification, Verdict.PROPOSE if verification.accepted else Verdict.REJECT,
-                       to="generation"),
-            ])
-            if decision.verdict is Verdict.PROPOSE and verification.accepted:
+            tried: list[tuple[Proposal, Verification]] = []
+            reasons: list[str] = []
+            failures: list[AgentFailed] = []
+            for candidate in range(1, candidates + 1):
+                which = f", candidate {candidate} of {candidates}" if candidates > 1 else ""
+                report(f"generation: proposing (round {round_number} of {max_rounds}{which})")
+                try:
+                    proposal: Proposal = (await task.request(
+                        kind, subtask(round_number, rejections, candidate))).payload
+                except AgentFailed as error:
+                    failures.append(error)
+                    reasons.append(_why(error))
+                    continue
+                report(f"review: verifying round {round_number}{which}")
+                verification: Verification = (await task.request(
+                    K.SUBTASK_VERIFY, VerifyPatch(snapshot, proposal, allowed_start, allowed_end))).payload
+                (decision,) = self.graph.merge_by_weight([
+                    Output("generation", "patch", proposal, Verdict.PROPOSE, to="review"),
+                    Output("review", "patch", verification,
+                           Verdict.PROPOSE if verification.accepted else Verdict.REJECT, to="generation"),
+                ])
+                if decision.verdict is Verdict.PROPOSE and verification.accepted:
+                    tried.append((proposal, verification))
+                    if candidates == 1 or verification.examples == "passed":
+                        break
+                else:
+                    reasons.append(verification.reason)
+            if len(failures) == candidates:  # not one proposal this round: the model itself is failing
+                raise failures[0]
+            chosen = choose_candidate([verification for _, verification in tried])
+            if chosen is not None:
+                proposal, verification = tried[chosen]
                 return proposal, verification, round_number
-            rejections += (verification.reason,)
+            rejections += tuple(dict.fromkeys(reasons))
         return (rejections[-1] if rejections else "nothing proposed"), None, max_rounds
 
     # -- generate ------------------------------------------------------------------------------------------------
@@ -134,8 +163,8 @@ class Team:
         async with self._open(deadline_s) as task:
             try:
                 proposal, verification, rounds = await self._propose_until_accepted(
-                    task, K.SUBTASK_GENERATE, lambda _n, _why: request, request.start_byte, request.end_byte, snapshot,
-                    report, max_rounds)
+                    task, K.SUBTASK_GENERATE, lambda _n, _why, _k: request, request.start_byte, request.end_byte,
+                    snapshot, report, max_rounds)
             except (AgentFailed, TaskEnded, RoundLimitExceeded) as error:
                 return self._result(task, snapshot.uri, snapshot.version, ok=False, reason=_why(error))
             if verification is None:

@@ -22,6 +22,8 @@ from .team_payloads import GenerateRequest, Proposal, ProposeFix
 
 log = logging.getLogger(__name__)
 
+CANDIDATE_TEMPERATURES = (0.0, 0.3, 0.6, 0.8, 1.0)
+
 
 class GenerationAgent:
     name = "generation"
@@ -44,8 +46,7 @@ class GenerationAgent:
         target = snapshot.source[start:end].decode("utf-8", "surrogatepass")
         messages = prompts.propose_fix(context_for(snapshot, start, end), _dedented_first_line(snapshot, start, target),
                                        request.message, explanation.cause, subtask.rejections)
-        reply = await self.llm.complete(messages, task_id=task_id,
-                                        temperature=0.0 if subtask.round == 1 else 0.2 * (subtask.round - 1))
+        reply = await self.llm.complete(messages, task_id=task_id, temperature=fix_temperature(subtask))
         code = self._code_of(reply.text, snapshot.language_name, reply.truncated)
         start, end = _widen_to_unit_if_rewritten(snapshot, start, end, code)
         new_text = fit_replacement(snapshot, start, end, code)
@@ -79,6 +80,13 @@ class GenerationAgent:
         if not code or not code.strip():
             raise LlmBadReply("the model's reply held no code")
         return code
+
+
+def fix_temperature(subtask: ProposeFix) -> float:
+    """The first candidate of the first round is the model's best guess (temperature 0); later rounds and further
+    candidates sample more widely, so that they can differ from what was already tried."""
+    spread = CANDIDATE_TEMPERATURES[min(subtask.candidate, len(CANDIDATE_TEMPERATURES)) - 1]
+    return min(1.0, 0.2 * (subtask.round - 1) + spread)
 
 
 def _widen_to_unit_if_rewritten(snapshot, start: int, end: int, code: str) -> tuple[int, int]:

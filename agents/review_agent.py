@@ -1,7 +1,10 @@
 """The review agent: reviews code units, and verifies the patches generation proposes.
 
 ``subtask.verify``: the patched document must parse with no new ERROR/MISSING nodes, the change must stay inside the
-target node, and it must change something; otherwise the patch is rejected with a reason the next round reads.
+target node, and it must change something; otherwise the patch is rejected with a reason the next round reads. With
+``run_examples`` (the opt-in ``team.runDoctests``) the patched function's own ``>>>`` examples must pass too
+(:mod:`doctest_check`, in a subprocess with a timeout). When generation proposes several candidates, review chooses
+among the accepted ones (:func:`choose_candidate`).
 
 ``subtask.review_units``: one question per unit (the unit, plus the file's imports and the signatures it uses),
 findings anchored by the code they quote — a finding whose quote is not in the unit is dropped, never guessed at.
@@ -13,14 +16,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
+from dataclasses import replace
+from typing import Sequence
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 from . import prompts
 from .anchoring import locate_snippet
-from .code_units import CodeUnit
-from .edits import verify_patch
+from .code_units import CodeUnit, innermost_unit
+from .doctest_check import DEFAULT_TIMEOUT_S, run_examples
+from .edits import ByteEdit, verify_patch
 from .llm_client import LlmClient
 from .messages import Message, MessageKind
-from .prompt_context import context_for
+from .prompt_context import review_context
 from .review_cache import ReviewCache
 from .snapshot import DocumentSnapshot
 from .subscription import HandlerContext
@@ -35,15 +44,34 @@ class ReviewAgent:
     watches = (MessageKind.SUBTASK_VERIFY, MessageKind.SUBTASK_REVIEW_UNITS)
     concurrency = 4
 
-    def __init__(self, llm: LlmClient, cache: ReviewCache | None = None) -> None:
+    def __init__(self, llm: LlmClient, cache: ReviewCache | None = None, run_examples: bool = False,
+                 examples_timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         self.llm = llm
         self.cache = cache
+        self.run_examples = run_examples
+        self.examples_timeout_s = examples_timeout_s
 
     async def handle(self, message: Message, context: HandlerContext) -> None:
         if message.kind is MessageKind.SUBTASK_VERIFY:
-            context.reply(self.verify(message.payload))
+            context.reply(await self.check(message.payload))
         else:
             context.reply(await self.review(message.payload, context.task_id))
+
+    async def check(self, subtask: VerifyPatch) -> Verification:
+        """:meth:`verify`, then — when enabled — the patched function's own examples."""
+        verification = self.verify(subtask)
+        if not verification.accepted or not self.run_examples:
+            return verification
+        snapshot = subtask.snapshot
+        unit = innermost_unit(snapshot, subtask.allowed_start, subtask.allowed_end)
+        if unit is None:
+            return replace(verification, examples="inconclusive")
+        patched = _patched_text(snapshot.source, verification.edits)
+        run = await run_examples(patched, unit.name, _local_path(snapshot.uri), self.examples_timeout_s)
+        if run.failed:
+            return Verification(False, f"the fixed {unit.name} fails its own examples: {run.summary}",
+                                examples=run.verdict)
+        return replace(verification, reason=f"{verification.reason}; {run.summary}", examples=run.verdict)
 
     @staticmethod
     def verify(subtask: VerifyPatch) -> Verification:
@@ -73,7 +101,7 @@ class ReviewAgent:
         raw = self.cache.get(key) if self.cache is not None else None
         cached = raw is not None
         if raw is None:
-            context = context_for(snapshot, unit.start_byte, unit.end_byte)
+            context = review_context(snapshot, unit.start_byte, unit.end_byte)
             answer = await self.llm.complete_json(
                 prompts.review(snapshot.language_name or "text", unit.text, context),
                 prompts.REVIEW_SCHEMA, task_id=task_id, max_tokens=400)
@@ -81,6 +109,43 @@ class ReviewAgent:
             if self.cache is not None:
                 self.cache.put(key, raw)
         return UnitReview(unit, tuple(_anchor(snapshot, unit, raw)), cached)
+
+
+def choose_candidate(verifications: Sequence[Verification]) -> int | None:
+    """Review's choice among one round's candidate fixes (their verifications, in the order proposed).
+
+    Only accepted ones count. One whose examples passed wins; otherwise the change most candidates agree on (small
+    models that sample the same fix several times are more often right), then the smallest change, then the earliest
+    (the coolest sample). None when none was accepted.
+    """
+    accepted = [(index, v) for index, v in enumerate(verifications) if v.accepted]
+    if not accepted:
+        return None
+    for index, verification in accepted:
+        if verification.examples == "passed":
+            return index
+    votes = Counter(_change_key(v) for _, v in accepted)
+    return min(accepted, key=lambda item: (-votes[_change_key(item[1])], _change_size(item[1]), item[0]))[0]
+
+
+def _change_key(verification: Verification) -> tuple:
+    return tuple((e.start_byte, e.end_byte, " ".join(e.new_text.split())) for e in verification.edits)
+
+
+def _change_size(verification: Verification) -> int:
+    return sum(e.end_byte - e.start_byte + len(e.new_text) for e in verification.edits)
+
+
+def _patched_text(source: bytes, edits: Sequence[ByteEdit]) -> str:
+    for edit in sorted(edits, key=lambda e: e.start_byte, reverse=True):
+        source = source[:edit.start_byte] + edit.new_text.encode("utf-8", "surrogatepass") + source[edit.end_byte:]
+    return source.decode("utf-8", "surrogatepass")
+
+
+def _local_path(uri: str) -> str | None:
+    """The file behind a ``file:`` URI (its folder goes on ``sys.path`` for sibling imports), None otherwise."""
+    parsed = urlparse(uri)
+    return url2pathname(parsed.path) if parsed.scheme == "file" else None
 
 
 def _clean(findings: object) -> list[dict[str, str]]:

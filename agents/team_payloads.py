@@ -52,9 +52,12 @@ class ProposeFix:
     explanation: Explanation
     round: int
     rejections: tuple[str, ...] = ()
+    candidate: int = 1
+    """Which of the round's candidates (``team.fixCandidates``) this is: each samples differently."""
 
     def summary(self) -> str:
-        return f"round {self.round}" + (f" after: {self.rejections[-1][:50]}" if self.rejections else "")
+        which = f" candidate {self.candidate}" if self.candidate > 1 else ""
+        return f"round {self.round}{which}" + (f" after: {self.rejections[-1][:50]}" if self.rejections else "")
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,9 @@ class Verification:
     accepted: bool
     reason: str
     edits: tuple[ByteEdit, ...] = ()
+    examples: str = ""
+    """The verdict of the function's own examples when they were run (``team.runDoctests``): "passed", "failed" or
+    "inconclusive"; empty when they were not run."""
 
     def summary(self) -> str:
         return ("accepted: " if self.accepted else "rejected: ") + self.reason[:60]

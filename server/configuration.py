@@ -73,4 +73,5 @@ def update(server: MetagptLanguageServer, raw: Any, origin: str) -> None:
 def apply(server: MetagptLanguageServer) -> None:
     log_forwarding.set_level(server.settings.log_level)
     server.documents.max_parse_bytes = server.settings.syntax.max_parse_bytes
-    server.team_host.configure(server.settings.llm, server.settings.team.graph)
+    team = server.settings.team
+    server.team_host.configure(server.settings.llm, team.graph, team.fix_candidates, team.run_doctests)

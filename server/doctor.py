@@ -146,7 +146,8 @@ async def _probe_llm(report: DoctorReport, llm: Any) -> float | None:
     answered = time.monotonic()
     first = answered - began
     report.add("chat", "ok", f"answered {reply.text.strip()[:30]!r} in {first:.2f} s "
-                             f"({reply.usage.prompt_tokens} prompt + {reply.usage.completion_tokens} completion tokens)")
+                             f"({reply.usage.prompt_tokens} prompt + {reply.usage.completion_tokens} completion "
+                             "tokens)")
     try:
         began, first_delta, parts = time.monotonic(), None, []
         async for delta in llm.stream(PING_AGAIN, max_tokens=8):

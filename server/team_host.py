@@ -24,13 +24,16 @@ class TeamHost:
         self._embedded: Any = None
         self._llm_settings: LlmSettings | None = None
         self._graph_settings: Any = None
+        self._fix_options: tuple[int, bool] = (1, False)
         self.review_cache: Any = None
         self.endpoint: LlmEndpoint | None = None
 
-    def configure(self, llm: LlmSettings, graph: Any = None) -> None:
+    def configure(self, llm: LlmSettings, graph: Any = None, fix_candidates: int = 1,
+                  run_doctests: bool = False) -> None:
         """Remember new settings; the team is rebuilt on its next use if they changed."""
-        if llm != self._llm_settings or graph != self._graph_settings:
-            self._llm_settings, self._graph_settings = llm, graph
+        fix_options = (fix_candidates, run_doctests)
+        if llm != self._llm_settings or graph != self._graph_settings or fix_options != self._fix_options:
+            self._llm_settings, self._graph_settings, self._fix_options = llm, graph, fix_options
             self._retired = self._team
             self._team = None
 
@@ -62,7 +65,9 @@ class TeamHost:
             self.review_cache = ReviewCache()
         llm = LlmClient(settings, self.endpoint, base_url_provider=provider)
         log.info("agent team ready: %s", self.endpoint)
-        return Team(llm, graph, self.review_cache, deadline_s=settings.task_deadline_s)
+        fix_candidates, run_doctests = self._fix_options
+        return Team(llm, graph, self.review_cache, deadline_s=settings.task_deadline_s, fix_candidates=fix_candidates,
+                    run_doctests=run_doctests)
 
     def _embedded_provider(self) -> Callable[[], Any]:
         from metagpt_lsp.agents.local_model import EmbeddedModel

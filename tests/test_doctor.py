@@ -1,9 +1,11 @@
 """``metagpt-lsp doctor``: the real command against the scripted OpenAI-compatible server (llama.cpp emulation), a
-dead port, a failing endpoint and a missing embedded model — what works, what does not, the fix and the exit status."""
+dead port, a failing endpoint and a missing embedded model: what works, what does not, the fix and the exit
+status."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 
@@ -83,7 +85,7 @@ async def test_a_model_the_server_does_not_list_is_a_warning_that_names_the_ones
 async def test_settings_file_is_read_like_the_editor_sends_it(tmp_path):
     async with ScriptedLlm(model="from-settings") as server:
         settings = tmp_path / "settings.json"
-        settings.write_text(f'{{"metagptLsp": {{"llm": {{"baseUrl": "{server.base_url}", "model": "from-settings"}}}}}}')
+        settings.write_text(json.dumps({"metagptLsp": {"llm": {"baseUrl": server.base_url, "model": "from-settings"}}}))
         status, output = await doctor("--settings", str(settings))
     assert status == 0, output
     assert f"metagpt-lsp doctor: {server.base_url}, model from-settings" in output

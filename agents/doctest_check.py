@@ -1,0 +1,198 @@
+"""Checking a fix by the function's own examples: ``>>>`` examples that call it, run on the patched module.
+
+Opt-in (``team.runDoctests``), because it executes the user's code: the patched module is loaded and the examples
+are run in a separate Python process (``-I``: no user site, no ``PYTHONPATH``) in an empty temporary folder, with
+the module's own folder on ``sys.path`` for its sibling imports, under ``__name__ = "__doctest_target__"`` (its
+``if __name__ == "__main__":`` block does not run), with a memory cap and a timeout after which the whole process
+group is killed — an endless loop is a verdict too ("did not finish"), and a common one for a wrong fix.
+
+Examples are taken from every string of the module that has some (the function's docstring, the module's, or a
+module-level string next to the function, as in QuixBugs) but only those that call the function. The verdict:
+``passed`` (every example gives what it shows), ``failed`` (with the first difference, worded for the next round of
+generation) or ``inconclusive`` — no examples, or the module could not even be loaded here (a missing third-party
+package, say): then the examples neither accept nor reject a fix.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import builtins
+import doctest
+import json
+import os
+import signal
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_TIMEOUT_S = 10.0
+MEMORY_CAP_BYTES = 2 * 1024 ** 3
+MAX_EXAMPLES = 20
+
+_RUNNER = r'''
+import doctest, json, sys, types
+request = json.loads(sys.stdin.read())
+sys.path.insert(0, request["folder"])
+module = types.ModuleType("__doctest_target__")
+module.__file__ = request["filename"]
+sys.modules["__doctest_target__"] = module
+try:
+    exec(compile(request["source"], request["filename"], "exec"), module.__dict__)
+except BaseException as error:
+    print(json.dumps({"loaded": False, "error": f"{type(error).__name__}: {error}"}), file=sys.__stderr__)
+    sys.exit(0)
+failures = []
+
+class Checker(doctest.OutputChecker):
+    """Doctest's comparison, and failing that, equal Python literals ([1,5] shows as [1, 5])."""
+
+    def check_output(self, want, got, optionflags):
+        if super().check_output(want, got, optionflags):
+            return True
+        import ast
+        try:
+            return ast.literal_eval(want.strip()) == ast.literal_eval(got.strip())
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            return False
+
+class Runner(doctest.DocTestRunner):
+    def report_failure(self, out, test, example, got):
+        failures.append({"source": example.source.strip(), "want": example.want.strip(), "got": got.strip()})
+
+    def report_unexpected_exception(self, out, test, example, exc_info):
+        failures.append({"source": example.source.strip(), "want": example.want.strip(),
+                         "got": f"{exc_info[0].__name__}: {exc_info[1]}"})
+
+examples = [doctest.Example(e["source"], e["want"]) for e in request["examples"]]
+test = doctest.DocTest(examples, module.__dict__, "examples", request["filename"], 0, None)
+runner = Runner(checker=Checker(), optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+runner.run(test, out=lambda text: None)
+print(json.dumps({"loaded": True, "failures": failures, "count": len(examples)}), file=sys.__stderr__)
+'''
+
+
+@dataclass(frozen=True)
+class ExampleRun:
+    """What running the examples said: ``verdict`` is "passed", "failed" or "inconclusive"."""
+
+    verdict: str
+    examples: int
+    summary: str
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == "passed"
+
+    @property
+    def failed(self) -> bool:
+        return self.verdict == "failed"
+
+
+def examples_for(source: str, function_name: str) -> list[doctest.Example]:
+    """The ``>>>`` examples of the module's strings that call ``function_name`` (at most :data:`MAX_EXAMPLES`)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []
+    parser = doctest.DocTestParser()
+    known = _module_names(tree)
+    found: list[doctest.Example] = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+                and isinstance(node.value.value, str) and ">>>" in node.value.value):
+            continue
+        try:
+            examples = parser.get_examples(node.value.value)
+        except ValueError:  # a malformed example (bad indentation): the string is not a doctest
+            continue
+        found += [example for example in examples
+                  if f"{function_name}(" in example.source and _runnable(example.source, known)]
+    return found[:MAX_EXAMPLES]
+
+
+def _module_names(tree: ast.Module) -> set[str]:
+    """Names the module defines at its top level (and the builtins): what an example may use."""
+    names = set(dir(builtins))
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+    return names
+
+
+def _runnable(example_source: str, known: set[str]) -> bool:
+    """An example that compiles and uses only names it or the module defines: prose like
+    ``levenshtein(electron, neutron)`` is not a test of anything."""
+    try:
+        tree = ast.parse(example_source)
+    except (SyntaxError, ValueError):
+        return False
+    defined = known | {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)
+                       and isinstance(node.ctx, ast.Store)}
+    return all(node.id in defined for node in ast.walk(tree) if isinstance(node, ast.Name)
+               and isinstance(node.ctx, ast.Load))
+
+
+def _limit_memory() -> None:
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP_BYTES, MEMORY_CAP_BYTES))
+    except (ImportError, ValueError, OSError):
+        pass
+
+
+async def run_examples(source: str, function_name: str, module_path: str | None = None,
+                       timeout_s: float = DEFAULT_TIMEOUT_S) -> ExampleRun:
+    """Run the examples of ``function_name`` against the module text ``source``; see the module docstring."""
+    examples = examples_for(source, function_name)
+    if not examples:
+        return ExampleRun("inconclusive", 0, f"{function_name} has no examples to run")
+    folder = str(Path(module_path).parent) if module_path else tempfile.gettempdir()
+    request = json.dumps({"source": source, "filename": module_path or f"{function_name}.py", "folder": folder,
+                          "examples": [{"source": e.source, "want": e.want} for e in examples]})
+    with tempfile.TemporaryDirectory(prefix="metagpt-lsp-examples-") as scratch:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-I", "-c", _RUNNER, cwd=scratch, stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, start_new_session=True,
+            preexec_fn=_limit_memory if os.name == "posix" else None)
+        try:
+            _, errors = await asyncio.wait_for(process.communicate(request.encode()), timeout_s)
+        except (TimeoutError, asyncio.CancelledError) as ended:
+            _kill_group(process.pid)
+            await process.wait()
+            if isinstance(ended, asyncio.CancelledError):
+                raise
+            return ExampleRun("failed", len(examples),
+                              f"its examples did not finish within {timeout_s:g} s (an endless loop?)")
+    return _verdict(errors.decode("utf-8", "replace"), len(examples), process.returncode)
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _verdict(stderr: str, count: int, status: int | None) -> ExampleRun:
+    lines = [line for line in stderr.splitlines() if line.startswith("{")]
+    try:
+        result = json.loads(lines[-1])
+    except (IndexError, ValueError):
+        tail = stderr.strip().splitlines()[-1:] or [f"exit status {status}"]
+        return ExampleRun("failed", count, f"running its examples crashed Python: {tail[0][:200]}")
+    if not result.get("loaded"):
+        return ExampleRun("inconclusive", count, f"the module could not be loaded to run its examples "
+                                                 f"({str(result.get('error'))[:200]})")
+    failures = result.get("failures") or []
+    if not failures:
+        return ExampleRun("passed", count, f"its {count} example(s) pass")
+    first = failures[0]
+    return ExampleRun("failed", count, f"{len(failures)} of its {count} example(s) fail: {first['source']} gave "
+                                       f"{first['got'][:160]!r}, expected {first['want'][:160]!r}")
