@@ -15,13 +15,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-
 from metagpt_lsp.server.version import __version__
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,7 +46,8 @@ def spread(xs):
 FIXED_MEAN = 'def mean(xs):\n    """The average of xs."""\n    total = sum(xs)\n    return total / len(xs)\n'
 FINDING = "Off by one: the average is lowered by 1."
 CAUSE = "It subtracts 1 from the average."
-PALINDROME = 'def is_palindrome(word):\n    """True when word reads the same backwards."""\n    return word == word[::-1]\n'
+PALINDROME = ('def is_palindrome(word):\n    """True when word reads the same backwards."""\n'
+              '    return word == word[::-1]\n')
 SHAPES = '''import math
 
 
@@ -82,7 +83,8 @@ def neovim(release: str) -> Path:
     binary = Path(spec.submodule_search_locations[0]) / "install" / "bin" / "nvim"
     if not binary.is_file():
         pytest.fail(f"Neovim {release} is missing: {binary} does not exist (reinstall {package})")
-    first_line = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30).stdout.split("\n")[0]
+    run = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30, check=False)
+    first_line = run.stdout.split("\n")[0]
     assert first_line.startswith(banner), f"{binary} is {first_line!r}, expected {banner}"
     return binary
 
@@ -123,7 +125,8 @@ def drive(release: str, script: str, env: dict[str, str], tmp_path: Path, *args:
     verdict_path = tmp_path / f"{script}.verdict.json"
     command = [str(neovim(release)), "--headless", "--clean", "-l", str(DRIVES / f"{script}.lua"), str(PLUGIN),
                str(verdict_path), *args]
-    run = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    run = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
+                         check=False)
     lsp_log = Path(env["XDG_STATE_HOME"]) / "nvim" / "lsp.log"
     evidence = (f"exit {run.returncode}\nstderr:\n{run.stderr[-3000:]}\n"
                 f"lsp.log:\n{lsp_log.read_text()[-3000:] if lsp_log.exists() else '(none)'}")
@@ -146,8 +149,8 @@ def git_repo(tmp_path) -> Path:
     return repo
 
 
-def test_review_on_save_explain_and_fix_and_generate_at_the_cursor_in_neovim_0_11(git_repo, editor_env, tmp_path,
-                                                                          llm_base_url):
+def test_review_on_save_fix_generate_and_review_at_the_cursor_in_neovim_0_11(git_repo, editor_env, tmp_path,
+                                                                           llm_base_url):
     verdict = drive("0.11", "review_and_fix", editor_env, tmp_path, str(git_repo / "stats.py"))
     assert verdict["version"].startswith("0.11.4")
     assert "return total / len(xs) - 1" in verdict["broken_text"]
@@ -167,6 +170,7 @@ def test_review_on_save_explain_and_fix_and_generate_at_the_cursor_in_neovim_0_1
     assert "coordinator -> subtask.propose_fix" in verdict["trace"], verdict["trace"]
     assert verdict["generate"] == {"action": "generate", "applied": True, "message": ""}
     assert verdict["generated_text"] == STATS + "\n\n" + PALINDROME.rstrip("\n"), "the stub's body is filled in"
+    assert any(m["message"] == "metagpt-lsp: review done, 0 finding(s)" for m in verdict["messages"])
 
 
 @pytest.mark.parametrize("release, kind, other, method, hanging_key", [
@@ -207,3 +211,16 @@ def test_checkhealth_names_the_server_and_probes_the_endpoint(editor_env, tmp_pa
     assert f"OK server: metagpt-lsp {__version__}" in after
     assert f"OK endpoint {llm_base_url} is reachable: GET {llm_base_url}/models answered HTTP 200" in after
     assert "ERROR" not in after
+
+
+def test_every_command_and_option_is_documented_under_a_help_tag(editor_env, tmp_path):
+    shutil.copytree(PLUGIN / "doc", tmp_path / "help" / "doc")
+    verdict = drive("0.11", "help_tags", editor_env, tmp_path, str(tmp_path / "help"))
+    assert verdict["broken"] == [], "every tag opens its help"
+    tags = set(verdict["tags"])
+    assert {f":{command}" for command in verdict["commands"]} <= tags, "each :Metagpt command has a tag"
+    assert len(verdict["commands"]) >= 6
+    assert {f"metagpt_lsp-opts-{option}" for option in verdict["options"]} <= tags, "each option has a tag"
+    assert "metagpt_lsp-opts-inline.keys" in tags and len(verdict["options"]) >= 10
+    assert {"metagpt_lsp.txt", "metagpt_lsp.setup()", "metagpt_lsp-settings", "metagpt_lsp-ghost-text",
+            "metagpt_lsp-health", "metagpt_lsp.statusline()", "MetagptActionDone"} <= tags

@@ -1,6 +1,7 @@
 --- Drive: open a Python file of a git repo, break a function, save; the team's review appears as diagnostics
 --- (source metagpt-review); :MetagptFix on the finding under the cursor changes the buffer to the fixed text;
---- :MetagptStatus and :MetagptTrace answer; :MetagptGenerate on a stub function fills in its body.
+--- :MetagptStatus and :MetagptTrace answer; :MetagptGenerate on a stub function fills in its body; :MetagptReview
+--- reviews the file again and the fixed finding is gone.
 ---
 --- nvim --headless --clean -l review_and_fix.lua PLUGIN_DIR VERDICT_JSON FILE
 
@@ -90,4 +91,16 @@ h:run(function()
   end)
   h:record('generate', done)
   h:record('generated_text', h.text(bufnr))
+
+  -- Review the file now: the fixed mean and the new function; the model finds nothing this time.
+  local reviewed = function()
+    return vim.iter(h.verdict.messages):any(function(m)
+      return m.message:match('^metagpt%-lsp: review done') ~= nil
+    end)
+  end
+  vim.cmd('MetagptReview')
+  h:wait('file review finished', 30000, reviewed)
+  h:wait('old findings gone', 5000, function()
+    return #review_diagnostics() == 0
+  end)
 end)

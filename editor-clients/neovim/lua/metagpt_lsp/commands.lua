@@ -24,7 +24,8 @@ function M.execute(command, arguments, on_result)
     return
   end
   local bufnr = vim.api.nvim_get_current_buf()
-  client:exec_cmd({ title = command, command = command, arguments = arguments }, { bufnr = bufnr }, function(err, result)
+  local call = { title = command, command = command, arguments = arguments }
+  client:exec_cmd(call, { bufnr = bufnr }, function(err, result)
     if err then
       vim.notify(('metagpt-lsp: %s failed: %s'):format(command, err.message), vim.log.levels.ERROR)
       return
