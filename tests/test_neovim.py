@@ -1,6 +1,7 @@
 """Real Neovim, headless, with the plugin of editor-clients/neovim, the real server and the scripted LLM server over
-real HTTP: review diagnostics after a save and explain-and-fix at the cursor (0.11.4), ghost text through Neovim's
-native inline completion (0.12-dev) and through the plugin's extmark fallback (0.11.4), and ``:checkhealth``.
+real HTTP: review diagnostics after a save, explain-and-fix, generate and review at the cursor (0.11.4), ghost text
+through Neovim's native inline completion (0.12-dev) and through the plugin's extmark fallback (0.11.4),
+``:checkhealth``, what ``setup()`` registers, and the help file's tags.
 
 Each test runs ``nvim --headless --clean -l tests/neovim/<drive>.lua PLUGIN_DIR VERDICT_JSON ...``; the drive script
 does what a user would (opens the file, types, saves, runs the commands), waits on conditions with ``vim.wait``, and
@@ -224,3 +225,20 @@ def test_every_command_and_option_is_documented_under_a_help_tag(editor_env, tmp
     assert "metagpt_lsp-opts-inline.keys" in tags and len(verdict["options"]) >= 10
     assert {"metagpt_lsp.txt", "metagpt_lsp.setup()", "metagpt_lsp-settings", "metagpt_lsp-ghost-text",
             "metagpt_lsp-health", "metagpt_lsp.statusline()", "MetagptActionDone"} <= tags
+
+
+def test_setup_registers_the_options_it_was_given_and_names_a_bad_one(editor_env, tmp_path):
+    verdict = drive("0.11", "setup_options", editor_env, tmp_path)
+    first, second = verdict["first"], verdict["second"]
+    assert first["filetypes"] == ["python"], "a list option replaces the default list"
+    assert first["cmd"] == ["my-metagpt-lsp", "--log-level", "debug"]
+    assert first["init_options"] == {"llm": {"model": "qwen2.5-coder:7b"}}
+    assert first["settings"] == {"metagptLsp": {"llm": {"model": "qwen2.5-coder:7b"}}}
+    assert first["refresh"] is True and first["enabled"] is True
+    assert second["init_options"] == {} and second["settings"] == {"metagptLsp": {}}, "a new setup() starts afresh"
+    assert "javascript" in second["filetypes"] and second["cmd"] == ["metagpt-lsp"]
+    bad = verdict["bad_option"]
+    assert not bad["ok"] and "inline.mode" in bad["message"]
+    assert "'auto', 'native', 'fallback' or 'off'" in bad["message"], "the message says what is allowed"
+    assert verdict["after_bad"] == second, "a rejected setup() leaves the working one in place"
+    assert verdict["clients"] == 0

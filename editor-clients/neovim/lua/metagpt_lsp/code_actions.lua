@@ -54,6 +54,9 @@ local function apply(client, bufnr, name, action)
       return done(name, false, 'the buffer changed while the agents worked; nothing was applied (' .. stale .. ')')
     end
     vim.lsp.util.apply_workspace_edit(action.edit, client.offset_encoding)
+    if action.command then -- the protocol's order: the edit first, then the command
+      client:exec_cmd(action.command, { bufnr = bufnr })
+    end
     return done(name, true, '')
   end
   if action.command then

@@ -44,8 +44,12 @@ local MODES = { auto = true, native = true, fallback = true, off = true }
 function M.resolve(opts)
   vim.validate('opts', opts, 'table', true)
   local merged = vim.tbl_deep_extend('force', vim.deepcopy(M.defaults), opts or {})
-  if opts and opts.settings then
-    merged.settings = vim.deepcopy(opts.settings) -- the server's tree, not merged with anything
+  -- Lists and the server's settings tree are taken whole: merging { 'python' } into the default filetypes by
+  -- index would keep the other defaults.
+  for _, key in ipairs({ 'cmd', 'filetypes', 'root_markers', 'settings' }) do
+    if opts and opts[key] ~= nil then
+      merged[key] = vim.deepcopy(opts[key])
+    end
   end
   vim.validate('cmd', merged.cmd, 'table')
   vim.validate('cmd_env', merged.cmd_env, 'table', true)

@@ -11,6 +11,7 @@ local M = {}
 
 M.METHOD = 'metagpt/inlineCompletion'
 M.namespace = vim.api.nvim_create_namespace('metagpt_lsp.ghost_text')
+local METHOD_NOT_FOUND = -32601
 
 --- Per buffer: { client_id, debounce_ms, hl_group, timer, request_id, item }.
 --- item = { lines, start_row, start_col, end_row, end_col, tick } in buffer (byte) coordinates.
@@ -153,6 +154,11 @@ function M.request(bufnr)
     end
     state.request_id = nil
     if err then
+      if err.code == METHOD_NOT_FOUND then
+        vim.notify_once('metagpt-lsp: this server has no ' .. M.METHOD .. '; ghost text is off (upgrade the server)',
+          vim.log.levels.WARN)
+        return M.detach(bufnr)
+      end
       vim.lsp.log.warn('metagpt_lsp ghost text:', err.message)
       return
     end
