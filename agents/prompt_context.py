@@ -34,14 +34,16 @@ class PromptContext:
     signatures: str
     whole_file: bool
 
-    def render(self) -> str:
+    def render(self, include_focus: bool = True) -> str:
+        """The context as prompt text; without the focus when the question shows the code itself (review)."""
         parts = []
         if self.imports and not self.whole_file:
             parts.append(f"Imports of the file:\n```{self.language}\n{self.imports}\n```")
         if self.signatures and not self.whole_file:
             parts.append(f"Other definitions it uses (signatures only):\n```{self.language}\n{self.signatures}\n```")
-        label = "The file" if self.whole_file else "The code"
-        parts.append(f"{label}:\n```{self.language}\n{self.focus}\n```")
+        if include_focus:
+            label = "The file" if self.whole_file else "The code"
+            parts.append(f"{label}:\n```{self.language}\n{self.focus}\n```")
         return "\n\n".join(parts)
 
 
@@ -49,12 +51,50 @@ def _text(snapshot: DocumentSnapshot, node: tree_sitter.Node) -> str:
     return snapshot.source[node.start_byte:node.end_byte].decode("utf-8", "surrogatepass")
 
 
-def _imports(snapshot: DocumentSnapshot) -> str:
+def _imports(snapshot: DocumentSnapshot, names: set[str] | None = None) -> str:
+    """The file's imports; with ``names``, only the Python imports that bind one of them (others are kept whole)."""
     if snapshot.tree is None:
         return ""
-    lines = [_text(snapshot, child) for child in snapshot.tree.root_node.named_children if child.type in _IMPORT_TYPES]
+    lines = [_text(snapshot, child) for child in snapshot.tree.root_node.named_children
+             if child.type in _IMPORT_TYPES and _wanted(snapshot, child, names)]
     text = "\n".join(lines)
     return text if len(text) <= _MAX_IMPORT_CHARS else text[:_MAX_IMPORT_CHARS].rsplit("\n", 1)[0] + "\n..."
+
+
+def _wanted(snapshot: DocumentSnapshot, node: tree_sitter.Node, names: set[str] | None) -> bool:
+    if names is None:
+        return True
+    bound = _binds(snapshot, node)
+    return bound is None or bool(bound & names)
+
+
+def _binds(snapshot: DocumentSnapshot, node: tree_sitter.Node) -> frozenset[str] | None:
+    """The names a Python import statement binds (``import a.b`` binds ``a``, ``... as c`` binds ``c``); None for
+    other languages' imports and for ``*`` (they are kept)."""
+    if node.type not in ("import_statement", "import_from_statement", "future_import_statement") or any(
+            child.type == "wildcard_import" for child in node.named_children):
+        return None
+    bound = set()
+    for child in node.children_by_field_name("name"):
+        if child.type == "aliased_import":
+            child = child.child_by_field_name("alias") or child
+        first = child.named_children[0] if child.type == "dotted_name" and child.named_children else child
+        bound.add(_text(snapshot, first))
+    return frozenset(bound)
+
+
+def _names_in(snapshot: DocumentSnapshot, start_byte: int, end_byte: int) -> set[str]:
+    """The identifiers within ``[start_byte, end_byte)``."""
+    names: set[str] = set()
+    stack = [snapshot.tree.root_node] if snapshot.tree is not None else []
+    while stack:
+        current = stack.pop()
+        if current.end_byte <= start_byte or current.start_byte >= end_byte:
+            continue
+        if current.type in _NAME_TYPES and start_byte <= current.start_byte:
+            names.add(snapshot.source[current.start_byte:current.end_byte].decode("utf-8", "replace"))
+        stack.extend(current.named_children)
+    return names
 
 
 def _names_used(node: tree_sitter.Node, source: bytes) -> set[str]:
@@ -104,3 +144,21 @@ def context_for(snapshot: DocumentSnapshot, start_byte: int, end_byte: int) -> P
         if other.name in names and not (focus_start <= other.start_byte < focus_end)
     ]
     return PromptContext(language, focus, _imports(snapshot), "\n".join(signatures), False)
+
+
+def review_context(snapshot: DocumentSnapshot, start_byte: int, end_byte: int) -> PromptContext:
+    """Context for reviewing the code ``[start_byte, end_byte)``, which the question shows itself: only the imports
+    it uses and the signatures of the file's other definitions it uses. A review is asked for every changed unit on
+    every save, so every token here is paid again and again."""
+    language = snapshot.language_name or "text"
+    if snapshot.tree is None:
+        return PromptContext(language, "", "", "", False)
+    units = code_units(snapshot)
+    inside = [unit for unit in units if start_byte <= unit.start_byte < end_byte]
+    names = _names_in(snapshot, start_byte, end_byte) - {unit.name for unit in inside}  # its own name is no use
+    signatures = dict.fromkeys(
+        signature_of(snapshot, other.start_byte, other.end_byte)
+        for other in units
+        if other.name in names and not (start_byte <= other.start_byte < end_byte)
+    )
+    return PromptContext(language, "", _imports(snapshot, names), "\n".join(signatures), False)

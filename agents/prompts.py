@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .prompt_context import PromptContext
 
-PROMPT_VERSION = "p1"
+PROMPT_VERSION = "p2"
 Messages = list[dict[str, str]]
 
 EXPLAIN_SCHEMA = {
@@ -89,7 +89,9 @@ def generate(context: PromptContext, kind: str, instruction: str, target: str) -
 
 
 def review(language: str, unit_text: str, context: PromptContext | None = None) -> Messages:
-    around = f"{context.render()}\n\n" if context is not None and (context.imports or context.signatures) else ""
+    around = ""
+    if context is not None and (context.imports or context.signatures):  # the unit itself follows: not twice
+        around = f"{context.render(include_focus=False)}\n\n"
     return [
         _system("code reviewer"),
         {"role": "user", "content": (
