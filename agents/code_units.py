@@ -33,6 +33,8 @@ class CodeUnit:
 
 
 def _name_of(node: tree_sitter.Node, source: bytes) -> str:
+    if node.type == "decorated_definition":  # a decorated function or class is named by its definition
+        node = node.child_by_field_name("definition") or node
     name = node.child_by_field_name("name")
     if name is None:
         for child in node.named_children:

@@ -2,8 +2,9 @@
 
 GitPython finds the repository and reads the file as committed at HEAD; the document's current text is compared with
 it line by line (the same hunks ``git diff -U0`` shows, but against the editor's text, saved or not). Each hunk
-lands on its innermost unit; a hunk outside any unit yields a module-level slice of the lines it touched. A file
-outside git, or untracked, has every unit "changed".
+lands on its innermost function; a hunk in a class outside its methods yields the methods it touches and a slice of
+the class-level lines it changed (a class is never re-sent whole for an attribute); a hunk outside any unit yields a
+module-level slice of the lines it touched. A file outside git, or untracked, has every unit "changed".
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from .code_units import CodeUnit, code_units, innermost_unit
+from .code_units import CodeUnit, code_units, innermost_unit, unit_node_at
 from .snapshot import DocumentSnapshot
 
 log = logging.getLogger(__name__)
@@ -86,18 +87,56 @@ def changed_units(snapshot: DocumentSnapshot) -> ChangedUnits:
             Hunk(0, snapshot.lines.line_count)]))
         return ChangedUnits(units, basis)
     selected: dict[tuple[int, int], CodeUnit] = {}
-    module_hunks = []
+    all_units = code_units(snapshot)
     for hunk in hunks(old, snapshot.text):
-        start = snapshot.lines.line_start(hunk.first_line)
-        end = snapshot.lines.line_start(max(hunk.last_line, hunk.first_line + 1)) - 1
-        unit = innermost_unit(snapshot, start, max(start, end))
-        if unit is None:
-            module_hunks.append(hunk)
-        else:
+        for unit in _units_of_hunk(snapshot, hunk, all_units):
             selected[(unit.start_byte, unit.end_byte)] = unit
-    for unit in _module_slices(snapshot, module_hunks):
-        selected[(unit.start_byte, unit.end_byte)] = unit
     return ChangedUnits(tuple(selected[key] for key in sorted(selected)), basis)
+
+
+def _units_of_hunk(snapshot: DocumentSnapshot, hunk: Hunk, all_units: list[CodeUnit]) -> list[CodeUnit]:
+    """What a hunk changed: its innermost function; in a class, the methods it touches and a slice of the class-level
+    lines it changed (not the whole class); at module level, a slice of its lines."""
+    start = snapshot.lines.line_start(hunk.first_line)
+    end = snapshot.lines.line_start(max(hunk.last_line, hunk.first_line + 1)) - 1
+    unit = innermost_unit(snapshot, start, max(start, end))
+    if unit is None:
+        return _module_slices(snapshot, [hunk])
+    if _is_function(snapshot, unit):
+        return [unit]
+    members = [member for member in _members(unit, all_units) if member.start_byte <= end and member.end_byte > start]
+    covered = {line for member in members for line in range(snapshot.lines.line_of(member.start_byte),
+                                                             snapshot.lines.line_of(member.end_byte) + 1)}
+    rest = [line for line in range(hunk.first_line, hunk.last_line) if line not in covered]
+    runs = [Hunk(first, last + 1) for first, last in _runs(rest)]
+    return members + _module_slices(snapshot, runs, f"class {unit.name}")
+
+
+def _is_function(snapshot: DocumentSnapshot, unit: CodeUnit) -> bool:
+    node = unit_node_at(snapshot, unit.start_byte, unit.end_byte)
+    if node is not None and node.type == "decorated_definition":
+        node = node.child_by_field_name("definition") or node
+    kind = node.type if node is not None else unit.kind
+    return kind.startswith(("function", "method", "constructor", "generator"))
+
+
+def _members(container: CodeUnit, all_units: list[CodeUnit]) -> list[CodeUnit]:
+    """The units directly inside ``container`` (its methods, not the functions nested in them)."""
+    inside = [u for u in all_units if container.start_byte <= u.start_byte and u.end_byte <= container.end_byte
+              and (u.start_byte, u.end_byte) != (container.start_byte, container.end_byte)]
+    return [u for u in inside if not any(o is not u and o.start_byte <= u.start_byte and u.end_byte <= o.end_byte
+                                         for o in inside)]
+
+
+def _runs(lines: list[int]) -> list[tuple[int, int]]:
+    """Sorted line numbers as (first, last) runs of consecutive lines."""
+    runs: list[tuple[int, int]] = []
+    for line in lines:
+        if runs and runs[-1][1] == line - 1:
+            runs[-1] = (runs[-1][0], line)
+        else:
+            runs.append((line, line))
+    return runs
 
 
 def _outermost(units: list[CodeUnit]) -> list[CodeUnit]:
@@ -110,8 +149,11 @@ def _outermost(units: list[CodeUnit]) -> list[CodeUnit]:
     return result
 
 
-def _module_slices(snapshot: DocumentSnapshot, module_hunks: list[Hunk]) -> list[CodeUnit]:
-    """Module-level code touched by hunks, as pseudo-units of the lines involved (non-empty ones only)."""
+def _module_slices(snapshot: DocumentSnapshot, module_hunks: list[Hunk], owner: str = "module") -> list[CodeUnit]:
+    """Module-level (or class-level) code touched by hunks, as pseudo-units of the lines involved (non-empty ones).
+
+    A slice is named by its owner, not by its line numbers: its content hash (and so its cached review) must not
+    change when an edit above it moves it down."""
     slices = []
     for hunk in module_hunks:
         if hunk.first_line >= hunk.last_line:
@@ -120,5 +162,5 @@ def _module_slices(snapshot: DocumentSnapshot, module_hunks: list[Hunk]) -> list
         end = snapshot.lines.line_start(hunk.last_line)
         text = snapshot.source[start:end].decode("utf-8", "surrogatepass")
         if text.strip():
-            slices.append(CodeUnit("module_code", f"lines {hunk.first_line + 1}-{hunk.last_line}", start, end, text))
+            slices.append(CodeUnit("module_code", f"{owner}-level code", start, end, text))
     return slices
