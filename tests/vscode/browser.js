@@ -5,7 +5,9 @@
  *   node browser.js suite URL VERDICT CONSOLE_LOG   open VS Code's web UI on an extension-test payload and wait until
  *                                                    the extension-host suite writes VERDICT (exit 0) or the deadline
  *   node browser.js smoke URL SCREENSHOT             open code-server on a folder, open stats.py, wait for the
- *                                                    metagpt status bar item, save a screenshot; prints a JSON report
+ *                                                    metagpt status bar item, break mean() and save, wait for the
+ *                                                    review's error (Problems count, squiggle), save a screenshot;
+ *                                                    prints a JSON report
  *
  * Deadline: METAGPT_BROWSER_DEADLINE_MS (default 180000). Every wait is for an event or a selector, never a sleep.
  */
@@ -60,7 +62,8 @@ async function suite(url, verdict, consoleLog) {
 }
 
 async function smoke(url, screenshot) {
-  const report = { workbench: false, editorTab: null, statusItem: null, problems: [] };
+  const report = { workbench: false, editorTab: null, statusItem: null, problemsItem: null, squiggle: false,
+    problems: [] };
   const browser = await launch();
   try {
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
@@ -80,11 +83,23 @@ async function smoke(url, screenshot) {
     await tab.waitFor({ timeout: 30_000 });
     report.editorTab = (await tab.innerText()).trim();
     await page.locator(".view-lines", { hasText: "def mean" }).first().waitFor({ timeout: 30_000 });
-    // The extension's status bar item, idle once the server runs.
-    const item = page.locator(".statusbar-item", { hasText: "metagpt" }).first();
+    // The extension's status bar item: "metagpt: starting…", then idle ("metagpt") once the server runs.
+    const item = page.locator(".statusbar-item", { hasText: /^\s*metagpt\s*$/ }).first();
     await item.waitFor({ timeout: DEADLINE_MS });
     report.statusItem = (await item.innerText()).trim();
-    report.statusTooltip = await item.locator("a").first().getAttribute("aria-label").catch(() => null);
+    // Break mean() on line 7, save, and wait for the review's error in the Problems count of the status bar.
+    await page.keyboard.press("Control+G");
+    await input.waitFor({ timeout: 30_000 });
+    await input.fill(":7");
+    await page.keyboard.press("Enter");
+    await page.keyboard.press("End");
+    await page.keyboard.type(" - 1");
+    await page.keyboard.press("Control+S");
+    const problems = page.locator('[id="status.problems"]');
+    await problems.filter({ hasText: /^\D*[1-9]/ }).waitFor({ timeout: 60_000 });
+    report.problemsItem = (await problems.innerText()).replace(/\s+/g, " ").trim();
+    await page.locator(".squiggly-error").first().waitFor({ timeout: 30_000 });
+    report.squiggle = true;
   } catch (error) {
     report.problems.push(String(error));
   } finally {

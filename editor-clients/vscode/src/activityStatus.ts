@@ -3,8 +3,9 @@
  *
  * It follows every work-done progress the server reports (`$/progress` begin/report/end on server-created tokens) —
  * fed by the language client's `handleWorkDoneProgress` middleware, so VS Code's own progress UI keeps working —
- * and shows "$(sync~spin) metagpt: <task>…" while any task runs, "$(hubot) metagpt" when idle, and an error state
- * when the server is not running. Clicking it shows the server's status.
+ * and shows "$(sync~spin) metagpt: starting…" until the server has answered `initialize`, "$(sync~spin) metagpt:
+ * <task>…" while any task runs, "$(hubot) metagpt" when idle, and an error state when the server is not running.
+ * Clicking it shows the server's status.
  */
 
 import * as vscode from "vscode";
@@ -26,6 +27,7 @@ export class ActivityStatus implements vscode.Disposable {
   private readonly item: vscode.StatusBarItem;
   private readonly tasks = new Map<string, Task>();
   private problem: string | undefined;
+  private starting = true;
   private readonly changed = new vscode.EventEmitter<string>();
   /** Fires with the item's text each time it changes (tests and other parts of the extension listen). */
   readonly onDidChange = this.changed.event;
@@ -59,12 +61,26 @@ export class ActivityStatus implements vscode.Disposable {
     this.render();
   }
 
-  /** The server stopped or could not start (undefined: it runs again). */
-  setProblem(problem: string | undefined): void {
+  /** The server is being started. */
+  setStarting(): void {
+    this.starting = true;
+    this.problem = undefined;
+    this.tasks.clear();
+    this.render();
+  }
+
+  /** The server runs and has answered `initialize`. */
+  setRunning(): void {
+    this.starting = false;
+    this.problem = undefined;
+    this.render();
+  }
+
+  /** The server stopped or could not start. */
+  setProblem(problem: string): void {
+    this.starting = false;
     this.problem = problem;
-    if (problem !== undefined) {
-      this.tasks.clear();
-    }
+    this.tasks.clear();
     this.render();
   }
 
@@ -74,6 +90,10 @@ export class ActivityStatus implements vscode.Disposable {
       this.item.text = "$(error) metagpt";
       this.item.tooltip = `metagpt-lsp: ${this.problem}`;
       this.item.backgroundColor = new vscode.ThemeColor("statusBarItem.errorBackground");
+    } else if (this.starting) {
+      this.item.text = "$(sync~spin) metagpt: starting…";
+      this.item.tooltip = "metagpt-lsp: starting the server";
+      this.item.backgroundColor = undefined;
     } else if (this.tasks.size === 0) {
       this.item.text = "$(hubot) metagpt";
       this.item.tooltip = "metagpt-lsp: idle. Click for the server's status.";

@@ -52,6 +52,7 @@ class ServerSession implements ClientSource, vscode.Disposable {
   }
 
   private async launch(): Promise<LanguageClient | undefined> {
+    this.activity.setStarting();
     const resource = vscode.window.activeTextEditor?.document.uri;
     let client: LanguageClient;
     try {
@@ -66,7 +67,7 @@ class ServerSession implements ClientSource, vscode.Disposable {
       if (event.newState === State.Stopped) {
         this.activity.setProblem("the server stopped");
       } else if (event.newState === State.Running) {
-        this.activity.setProblem(undefined);
+        this.activity.setRunning();
       }
     });
     try {
@@ -75,7 +76,7 @@ class ServerSession implements ClientSource, vscode.Disposable {
       return this.failed(`metagpt-lsp failed to start: ${error instanceof Error ? error.message : error}`);
     }
     this.problem = undefined;
-    this.activity.setProblem(undefined);
+    this.activity.setRunning();
     return client;
   }
 
