@@ -199,7 +199,7 @@ def test_ghost_text_is_shown_dismissed_asked_again_and_accepted(release, kind, o
         assert verdict["cancelled"].get(method, 0) >= 1, "the keystroke after the hanging request cancelled it"
 
 
-def test_checkhealth_names_the_server_and_probes_the_endpoint(editor_env, tmp_path, llm_base_url):
+def test_checkhealth_names_the_server_and_has_the_doctor_probe_the_endpoint(editor_env, tmp_path, llm_base_url):
     source = tmp_path / "shapes.py"
     source.write_text(SHAPES)
     with socket.socket() as unused:
@@ -208,9 +208,13 @@ def test_checkhealth_names_the_server_and_probes_the_endpoint(editor_env, tmp_pa
     verdict = drive("0.11", "checkhealth", editor_env, tmp_path, str(source), dead_url)
     before, after = verdict["without_server"], verdict["with_server"]
     assert f"OK server: metagpt-lsp {__version__}" in before
-    assert f"ERROR endpoint {dead_url} is not reachable" in before
+    assert f"metagpt-lsp doctor: {dead_url}" in before, "the doctor probes the endpoint of the settings"
+    assert f"ERROR reachable: cannot connect to {dead_url}" in before
+    assert "start the server, or set llm.baseUrl" in before, "the doctor's fix is the advice"
     assert f"OK server: metagpt-lsp {__version__}" in after
-    assert f"OK endpoint {llm_base_url} is reachable: GET {llm_base_url}/models answered HTTP 200" in after
+    assert f"the running server uses gpt-4o-mini at {llm_base_url}" in after
+    assert f"OK reachable: {llm_base_url}/models answered" in after, "the running server's endpoint is probed"
+    assert "OK chat: answered" in after and "OK streaming" in after
     assert "ERROR" not in after
 
 

