@@ -1,6 +1,6 @@
 """Real Neovim, headless, with the plugin of editor-clients/neovim, the real server and the scripted LLM server over
-real HTTP: review diagnostics after a save, explain-and-fix, generate and review at the cursor (0.11.4), ghost text
-through Neovim's native inline completion (0.12-dev) and through the plugin's extmark fallback (0.11.4),
+real HTTP: review diagnostics after a save, explain-and-fix, generate and review at the cursor (0.11.4 and 0.12-dev),
+ghost text through Neovim's native inline completion (0.12-dev) and through the plugin's extmark fallback (0.11.4),
 ``:checkhealth``, what ``setup()`` registers, and the help file's tags.
 
 Each test runs ``nvim --headless --clean -l tests/neovim/<drive>.lua PLUGIN_DIR VERDICT_JSON ...``; the drive script
@@ -150,10 +150,11 @@ def git_repo(tmp_path) -> Path:
     return repo
 
 
-def test_review_on_save_fix_generate_and_review_at_the_cursor_in_neovim_0_11(git_repo, editor_env, tmp_path,
-                                                                           llm_base_url):
-    verdict = drive("0.11", "review_and_fix", editor_env, tmp_path, str(git_repo / "stats.py"))
-    assert verdict["version"].startswith("0.11.4")
+@pytest.mark.parametrize("release", ["0.11", "0.12"], ids=["neovim-0.11", "neovim-0.12"])
+def test_review_on_save_then_fix_generate_and_review_at_the_cursor(release, git_repo, editor_env, tmp_path,
+                                                                   llm_base_url):
+    verdict = drive(release, "review_and_fix", editor_env, tmp_path, str(git_repo / "stats.py"))
+    assert verdict["version"].startswith({"0.11": "0.11.4", "0.12": "0.12.0-dev"}[release])
     assert "return total / len(xs) - 1" in verdict["broken_text"]
     (finding,) = verdict["review"]
     assert (finding["source"], finding["message"], finding["lnum"], finding["col"]) == \
