@@ -23,10 +23,10 @@ import subprocess
 import sys
 import threading
 import urllib.parse
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -53,6 +53,7 @@ def spread(xs):
     return max(xs) - min(xs)
 '''
 PALINDROME = 'def is_palindrome(word):\n    """True when word reads the same backwards."""\n    \n'
+AREA = 'def area(width, height):\n    """The area of a width by height rectangle."""\n    pass\n'
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,8 @@ class Tools:
 
 @pytest.fixture(scope="module")
 def tools() -> Tools:
-    result = subprocess.run(["bash", str(HERE / "setup.sh")], capture_output=True, text=True, timeout=1100)
+    result = subprocess.run(["bash", str(HERE / "setup.sh")], capture_output=True, text=True, timeout=1100,
+                            check=False)
     if result.returncode != 0:
         pytest.fail(f"tests/vscode/setup.sh failed (exit {result.returncode}):\n{result.stderr[-4000:]}")
     return Tools(**json.loads(result.stdout.strip().splitlines()[-1]))
@@ -148,12 +150,13 @@ def llm_url(tmp_path_factory) -> Iterator[str]:
 
 
 def make_workspace(folder: Path, llm_url: str, server_log: Path) -> Path:
-    """A git repository whose HEAD has a correct stats.py and a stub in palindrome.py; its settings point the
+    """A git repository whose HEAD has a correct stats.py and stubs in palindrome.py and area.py; its settings point the
     extension at the project's server (logging to ``server_log``) and at the scripted LLM (settings win over the
     environment)."""
     folder.mkdir(parents=True)
     (folder / "stats.py").write_text(STATS, encoding="utf-8")
     (folder / "palindrome.py").write_text(PALINDROME, encoding="utf-8")
+    (folder / "area.py").write_text(AREA, encoding="utf-8")
     git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com", "-c", "commit.gpgsign=false"]
     subprocess.run(["git", "init", "-q", str(folder)], check=True)
     subprocess.run([*git, "-C", str(folder), "add", "."], check=True)
@@ -180,10 +183,17 @@ def install_vsix(tools: Tools, tmp: Path) -> Path:
     config.write_text("auth: none\ncert: false\n", encoding="utf-8")
     result = subprocess.run([tools.node, tools.entry, "--config", str(config), "--user-data-dir", str(tmp / "user"),
                              "--extensions-dir", str(extensions), "--install-extension", tools.vsix],
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0 and "successfully installed" in result.stdout, result.stdout + result.stderr
     [unpacked] = [path for path in extensions.iterdir() if path.name.startswith(EXTENSION_ID)]
     return unpacked
+
+
+def run_browser(tools: Tools, *args: str) -> subprocess.CompletedProcess[str]:
+    """tests/vscode/browser.js in headless Chromium (see its docstring for the modes)."""
+    env = dict(os.environ, CHROMIUM=tools.chromium, METAGPT_BROWSER_DEADLINE_MS=str(int(BROWSER_S * 1000)))
+    return subprocess.run([tools.node, str(HERE / "browser.js"), *args], capture_output=True, text=True,
+                          timeout=BROWSER_S + 60, env=env, check=False)
 
 
 def keep_artifacts(*files: Path, folder: str = "vscode") -> None:
@@ -219,10 +229,7 @@ def verdict(tools: Tools, llm_url: str, tmp_path_factory) -> dict:
                        ["extensionTestsPath", f"{remote}{HERE / 'suite' / 'index.js'}"]]
             url = (f"http://127.0.0.1:{port}/?folder={urllib.parse.quote(str(workspace))}"
                    f"&payload={urllib.parse.quote(json.dumps(payload))}")
-            browser = subprocess.run([tools.node, str(HERE / "browser.js"), "suite", url, str(verdict_file),
-                                      str(console_log)], capture_output=True, text=True, timeout=BROWSER_S + 60,
-                                     env=dict(os.environ, CHROMIUM=tools.chromium,
-                                              METAGPT_BROWSER_DEADLINE_MS=str(int(BROWSER_S * 1000))))
+            browser = run_browser(tools, "suite", url, str(verdict_file), str(console_log))
     finally:
         keep_artifacts(server_log, console_log, verdict_file, lsp_log)
     assert verdict_file.exists(), (f"the extension-host suite wrote no verdict (browser exit {browser.returncode}):\n"
@@ -255,6 +262,18 @@ def test_an_inline_suggestion_is_accepted_into_the_document(verdict):
     assert_passed(verdict, "an inline suggestion is offered and accepted into the document")
 
 
+def test_palette_explain_and_fix_at_cursor_fixes_the_document(verdict):
+    assert_passed(verdict, "palette: Explain and Fix at Cursor fixes the document")
+
+
+def test_palette_generate_at_cursor_fills_a_stub(verdict):
+    assert_passed(verdict, "palette: Generate Code at Cursor fills a stub")
+
+
+def test_palette_trace_and_team_graph_open_documents(verdict):
+    assert_passed(verdict, "palette: Show Trace and Show Team Graph open documents")
+
+
 # -- the UI smoke test --------------------------------------------------------------------------------------------
 
 def test_code_server_ui_shows_the_review_error_after_save_and_saves_a_screenshot(tools, llm_url, tmp_path):
@@ -273,10 +292,7 @@ def test_code_server_ui_shows_the_review_error_after_save_and_saves_a_screenshot
         with started(command, editor_env(tmp_path, llm_url), r"HTTP server listening on (http://\S+?)/?$",
                      log) as code_server:
             url = f"{code_server.match.group(1)}/?folder={urllib.parse.quote(str(workspace))}"
-            browser = subprocess.run([tools.node, str(HERE / "browser.js"), "smoke", url, str(screenshot)],
-                                     capture_output=True, text=True, timeout=BROWSER_S + 60,
-                                     env=dict(os.environ, CHROMIUM=tools.chromium,
-                                              METAGPT_BROWSER_DEADLINE_MS=str(int(BROWSER_S * 1000))))
+            browser = run_browser(tools, "smoke", url, str(screenshot))
     finally:
         keep_artifacts(log, lsp_log)
     assert browser.stdout.strip(), f"the browser driver printed no report:\n{browser.stderr[-3000:]}"

@@ -145,6 +145,52 @@ const tests = [
     await accepted;
     assert(document.lineAt(0).text === "def is_palindrome(word):", `the signature changed:\n${document.getText()}`);
   }],
+
+  ["palette: Explain and Fix at Cursor fixes the document", async (context) => {
+    const editor = await openEditor(context.workspace, "stats.py");
+    const uri = editor.document.uri;
+    await waitFor(vscode.languages.onDidChangeDiagnostics, () => reviewDiagnostics(uri).length === 0,
+      "the review diagnostics of the fixed stats.py cleared");
+    await replaceText(editor, "return total / len(xs)\n", "return total / len(xs) - 1\n");
+    assert(await editor.document.save(), "saving stats.py failed");
+    const found = await waitFor(vscode.languages.onDidChangeDiagnostics, () => reviewDiagnostics(uri)[0],
+      "a metagpt-review diagnostic on stats.py");
+    editor.selection = new vscode.Selection(found.range.start, found.range.start);
+    const fixed = waitFor(vscode.workspace.onDidChangeTextDocument,
+      () => !editor.document.getText().includes("- 1"), "the fix applied to stats.py");
+    const applied = await vscode.commands.executeCommand("metagptLsp.explainAndFix");
+    await fixed;
+    assert(applied === true, `the server answered ${JSON.stringify(applied)}, not true`);
+    assert(editor.document.getText().includes("    return total / len(xs)\n"), editor.document.getText());
+    await editor.document.save();
+  }],
+
+  ["palette: Generate Code at Cursor fills a stub", async (context) => {
+    const editor = await openEditor(context.workspace, "area.py");
+    const document = editor.document;
+    const cursor = new vscode.Position(2, 6); // on "pass"
+    editor.selection = new vscode.Selection(cursor, cursor);
+    const generated = waitFor(vscode.workspace.onDidChangeTextDocument,
+      () => document.getText().includes("return width * height"), "the generated body in area.py");
+    await vscode.commands.executeCommand("metagptLsp.generate");
+    await generated;
+    const text = document.getText();
+    assert(!text.includes("pass") && text.startsWith("def area(width, height):\n"), `area.py is now:\n${text}`);
+  }],
+
+  ["palette: Show Trace and Show Team Graph open documents", async () => {
+    const graph = await vscode.commands.executeCommand("metagptLsp.showTeamGraph");
+    assert(graph && graph.mermaid && graph.text, `the team command returned ${JSON.stringify(graph)}`);
+    const shown = vscode.window.activeTextEditor?.document;
+    assert(shown && shown.languageId === "markdown" && shown.getText().includes("```mermaid"),
+      `the team graph is not shown: ${shown && shown.getText().slice(0, 200)}`);
+    for (const agent of ["diagnosis", "generation", "review"]) {
+      assert(graph.text.includes(agent), `the graph does not name the ${agent} agent:\n${graph.text}`);
+    }
+    const trace = await vscode.commands.executeCommand("metagptLsp.showTrace");
+    assert(typeof trace === "string" && trace.includes("coordinator"), `trace: ${trace}`);
+    assert(vscode.window.activeTextEditor?.document.getText() === trace, "the trace is not shown in an editor");
+  }],
 ];
 
 async function run() {
