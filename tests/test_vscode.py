@@ -234,7 +234,9 @@ def verdict(tools: Tools, llm_url: str, tmp_path_factory) -> dict:
         keep_artifacts(server_log, console_log, verdict_file, lsp_log)
     assert verdict_file.exists(), (f"the extension-host suite wrote no verdict (browser exit {browser.returncode}):\n"
                                    f"{browser.stderr[-3000:]}\nsee .artifacts/vscode/")
-    return json.loads(verdict_file.read_text(encoding="utf-8"))
+    result = json.loads(verdict_file.read_text(encoding="utf-8"))
+    result["serverLog"] = lsp_log.read_text(encoding="utf-8") if lsp_log.exists() else ""
+    return result
 
 
 def assert_passed(verdict: dict, name: str) -> None:
@@ -248,6 +250,8 @@ def assert_passed(verdict: dict, name: str) -> None:
 
 def test_the_extension_from_the_vsix_starts_the_server_with_the_workspace_settings(verdict):
     assert_passed(verdict, "the extension starts the server from the .vsix with the workspace settings")
+    refused = [line for line in verdict["serverLog"].splitlines() if "Setting " in line or "unknown setting" in line]
+    assert not refused, "the server refused settings the extension sent:\n" + "\n".join(refused)
 
 
 def test_review_diagnostics_appear_after_save_with_progress_in_the_status_bar(verdict):

@@ -89,6 +89,16 @@ const tests = [
     assert(report && report.endpoint === configured,
       `status reports endpoint ${report && report.endpoint}, expected the configured ${configured}`);
     assert(report.diagnostics === "pull", `VS Code should pull diagnostics, the server says ${report.diagnostics}`);
+    // A change in the settings reaches the running server (workspace/didChangeConfiguration), and so does undoing it.
+    for (const model of ["scripted-model-2", undefined]) {
+      const changed = waitFor(vscode.workspace.onDidChangeConfiguration,
+        () => vscode.workspace.getConfiguration("metagptLsp").get("llm.model") === (model ?? ""), "the new model");
+      await vscode.workspace.getConfiguration("metagptLsp").update("llm.model", model,
+        vscode.ConfigurationTarget.Workspace);
+      await changed;
+      const now = await vscode.commands.executeCommand("metagptLsp.showStatus");
+      assert(now.model === (model ?? report.model), `after setting llm.model to ${model} the server uses ${now.model}`);
+    }
   }],
 
   ["review diagnostics appear after save, with progress in the status bar", async (context) => {
