@@ -26,10 +26,14 @@ class CodeUnit:
     start_byte: int
     end_byte: int
     text: str
+    fingerprint: str = ""
+    """When set, the hash of what the code does (``code_fingerprint``): the content hash ignores layout, comments
+    and annotations."""
 
     @property
     def content_hash(self) -> str:
-        return hashlib.sha256(f"{self.kind}\0{self.name}\0{self.text}".encode("utf-8", "surrogatepass")).hexdigest()
+        content = self.fingerprint or self.text
+        return hashlib.sha256(f"{self.kind}\0{self.name}\0{content}".encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _name_of(node: tree_sitter.Node, source: bytes) -> str:

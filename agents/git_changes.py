@@ -11,22 +11,30 @@ from __future__ import annotations
 
 import difflib
 import logging
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Iterable
 from urllib.parse import unquote, urlparse
 
+from .code_fingerprint import code_tokens, fingerprint
 from .code_units import CodeUnit, code_units, innermost_unit, unit_node_at
 from .snapshot import DocumentSnapshot
 
 log = logging.getLogger(__name__)
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+"""Line breaks as LSP and the snapshot's line index count them (``str.splitlines`` also splits at form feeds)."""
 
 
 @dataclass(frozen=True)
 class Hunk:
-    """Lines ``[first_line, last_line)`` of the current text differ from HEAD (an empty range marks a deletion)."""
+    """Lines ``[first_line, last_line)`` of the current text differ from HEAD (an empty range marks a deletion);
+    they replaced lines ``[head_first, head_last)`` of HEAD's text."""
 
     first_line: int
     last_line: int
+    head_first: int = 0
+    head_last: int = 0
 
 
 @dataclass(frozen=True)
@@ -74,8 +82,13 @@ def head_text(path: Path) -> tuple[str | None, str]:
 
 def hunks(old: str, new: str) -> list[Hunk]:
     """Changed line ranges of ``new`` relative to ``old`` (like ``git diff -U0``)."""
-    matcher = difflib.SequenceMatcher(a=old.splitlines(), b=new.splitlines(), autojunk=False)
-    return [Hunk(b_start, b_end) for tag, _a1, _a2, b_start, b_end in matcher.get_opcodes() if tag != "equal"]
+    a, b = _LINE_BREAK.split(old), _LINE_BREAK.split(new)
+    same = min(len(a), len(b))
+    head = next((index for index in range(same) if a[index] != b[index]), same)  # the common lines around the
+    tail = next((index for index in range(same - head) if a[-1 - index] != b[-1 - index]), same - head)  # change
+    matcher = difflib.SequenceMatcher(a=a[head:len(a) - tail], b=b[head:len(b) - tail], autojunk=False)
+    return [Hunk(head + b_start, head + b_end, head + a_start, head + a_end)
+            for tag, a_start, a_end, b_start, b_end in matcher.get_opcodes() if tag != "equal"]
 
 
 def changed_units(snapshot: DocumentSnapshot) -> ChangedUnits:
@@ -85,13 +98,34 @@ def changed_units(snapshot: DocumentSnapshot) -> ChangedUnits:
     if old is None:
         units = tuple(_outermost(code_units(snapshot))) or tuple(_module_slices(snapshot, [
             Hunk(0, snapshot.lines.line_count)]))
-        return ChangedUnits(units, basis)
+        return ChangedUnits(tuple(_fingerprinted(snapshot, units)), basis)
+    head = DocumentSnapshot.open(snapshot.uri, 0, old, snapshot.language_name)
     selected: dict[tuple[int, int], CodeUnit] = {}
     all_units = code_units(snapshot)
     for hunk in hunks(old, snapshot.text):
+        if _cosmetic(snapshot, head, hunk):
+            continue
         for unit in _units_of_hunk(snapshot, hunk, all_units):
             selected[(unit.start_byte, unit.end_byte)] = unit
-    return ChangedUnits(tuple(selected[key] for key in sorted(selected)), basis)
+    return ChangedUnits(tuple(_fingerprinted(snapshot, [selected[key] for key in sorted(selected)])), basis)
+
+
+def _line_range(snapshot: DocumentSnapshot, first: int, last: int) -> tuple[int, int]:
+    end = snapshot.lines.line_start(last) if last < snapshot.lines.line_count else len(snapshot.source)
+    return snapshot.lines.line_start(first), end
+
+
+def _cosmetic(snapshot: DocumentSnapshot, head: DocumentSnapshot, hunk: Hunk) -> bool:
+    """Whether a hunk changed only layout, comments or annotations (its code has HEAD's fingerprint)."""
+    if snapshot.tree is None or head.tree is None:
+        return False
+    return code_tokens(snapshot, *_line_range(snapshot, hunk.first_line, hunk.last_line)) == code_tokens(
+        head, *_line_range(head, hunk.head_first, hunk.head_last))
+
+
+def _fingerprinted(snapshot: DocumentSnapshot, units: Iterable[CodeUnit]) -> list[CodeUnit]:
+    """The units keyed by what their code does, so a unit only re-annotated or re-commented keeps its review."""
+    return [replace(unit, fingerprint=fingerprint(snapshot, unit.start_byte, unit.end_byte)) for unit in units]
 
 
 def _units_of_hunk(snapshot: DocumentSnapshot, hunk: Hunk, all_units: list[CodeUnit]) -> list[CodeUnit]:
