@@ -130,6 +130,18 @@ class FeatureClient(EditorClient):
         self.text_document_did_save(types.DidSaveTextDocumentParams(
             text_document=types.TextDocumentIdentifier(uri=document.uri)))
 
+    def publish_mark(self) -> int:
+        return len(self.seen(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS))
+
+    async def review_published(self, uri: str, version: int, since: int = 0) -> types.PublishDiagnosticsParams:
+        """The first publish (from mark ``since`` on) for ``uri`` at ``version`` that holds review diagnostics."""
+        future = self.expect(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS, lambda p: p.uri == uri and p.version == version
+                             and any(d.source == "metagpt-review" for d in p.diagnostics), since=since)
+        try:
+            return await asyncio.wait_for(future, WAIT_S)
+        except TimeoutError:
+            raise AssertionError(f"no review diagnostics for {uri} version {version} within {WAIT_S:g} s") from None
+
     # -- progress
     def on_progress(self, params: types.ProgressParams) -> None:
         value = params.value if isinstance(params.value, dict) else {}

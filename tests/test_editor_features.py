@@ -138,9 +138,6 @@ async def test_no_progress_for_a_client_that_does_not_declare_it(project: GitPro
     scripted_llm.script(review_rule(findings((BUGGY_LINE, "masks the CRC", "error"))))
     async with scripted_session("visual-studio-code+noprogress", scripted_llm, project, review_cache) as client:
         doc = open_buggy(client, project)
-        waiting = client.next_publish_for(doc.uri)
-        await client.publish_for(doc.uri, doc.version)
         client.save(doc)
-        while not [d for d in (await asyncio.wait_for(waiting, WAIT_S)).diagnostics if d.source == "metagpt-review"]:
-            waiting = client.next_publish_for(doc.uri)
+        await client.review_published(doc.uri, doc.version)
         assert client.seen(types.PROGRESS) == [] and client.progress_reports == {}

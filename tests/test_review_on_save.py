@@ -37,15 +37,14 @@ def review_cache(tmp_path: Path) -> Path:
     return tmp_path / "review-cache.sqlite3"
 
 
-async def review_diagnostics(client: FeatureClient, uri: str, pulls: bool, version: int) -> list[types.Diagnostic]:
-    """The review diagnostics the editor shows for ``version`` (pushed, or pulled once the review's progress ended)."""
+async def review_diagnostics(client: FeatureClient, uri: str, pulls: bool, version: int,
+                             since: int) -> list[types.Diagnostic]:
+    """The review diagnostics the editor shows for ``version``: pushed after mark ``since``, or pulled (the review's
+    diagnostics are in place before its progress ends)."""
     if pulls:
-        report = await client.pull(uri)
-        items = report.items
+        items = (await client.pull(uri)).items
     else:
-        published = [p for p in client.publishes_for(uri) if p.version == version]
-        assert published, f"nothing published for version {version}"
-        items = published[-1].diagnostics
+        items = (await client.review_published(uri, version, since)).diagnostics
     return [d for d in items if d.source == "metagpt-review"]
 
 
@@ -60,7 +59,7 @@ async def test_save_reviews_only_the_changed_function(profile: str, project: Git
         doc.open(client)
         start = doc.text.index(OLD_LINE)
         version = doc.edit(client, start, start + len(OLD_LINE), BUGGY_LINE)
-        mark = client.progress_mark()
+        mark, published = client.progress_mark(), client.publish_mark()
         client.save(doc)
         await client.progress_end(REVIEW_TITLE, since=mark)
 
@@ -69,9 +68,7 @@ async def test_save_reviews_only_the_changed_function(profile: str, project: Git
         assert "def checksum(data):" in prompts[0] and BUGGY_LINE in prompts[0]
         assert not [body for body in UNCHANGED_BODIES if body in prompts[0]], "an unchanged function was sent"
 
-        if not pulls:
-            await client.publish_for(doc.uri, version)
-        (diagnostic,) = await review_diagnostics(client, doc.uri, pulls, version)
+        (diagnostic,) = await review_diagnostics(client, doc.uri, pulls, version, published)
         assert diagnostic.message == PROBLEM
         assert diagnostic.severity == types.DiagnosticSeverity.Error
         assert diagnostic.code == "review"
@@ -81,11 +78,11 @@ async def test_save_reviews_only_the_changed_function(profile: str, project: Git
         assert diagnostic.range.start.character == 4 and diagnostic.range.end.character == 4 + len(BUGGY_LINE)
 
         # Saving again without a change: the finding stays, and no request is sent.
-        mark, sent = client.progress_mark(), len(scripted_llm.requests)
+        mark, published, sent = client.progress_mark(), client.publish_mark(), len(scripted_llm.requests)
         client.save(doc)
         await client.progress_end(REVIEW_TITLE, since=mark)
         assert len(scripted_llm.requests) == sent, "an unchanged save sent a request"
-        assert [d.message for d in await review_diagnostics(client, doc.uri, pulls, version)] == [PROBLEM]
+        assert [d.message for d in await review_diagnostics(client, doc.uri, pulls, version, published)] == [PROBLEM]
 
 
 async def test_reviews_are_remembered_across_restarts(project: GitProject, review_cache: Path,
@@ -98,9 +95,7 @@ async def test_reviews_are_remembered_across_restarts(project: GitProject, revie
             start = doc.text.index(OLD_LINE)
             version = doc.edit(client, start, start + len(OLD_LINE), BUGGY_LINE)
             client.save(doc)
-            published = await client.publish_for(doc.uri, version)
-            while not [d for d in published.diagnostics if d.source == "metagpt-review"]:
-                published = await asyncio.wait_for(client.next_publish_for(doc.uri), WAIT_S)
+            published = await client.review_published(doc.uri, version)
             (diagnostic,) = [d for d in published.diagnostics if d.source == "metagpt-review"]
             assert diagnostic.severity == types.DiagnosticSeverity.Warning
         assert len(scripted_llm.completions) == 1, f"restart {restart}: the review was not remembered"
@@ -160,3 +155,81 @@ async def test_an_edit_right_after_a_save_cancels_the_review(project: GitProject
         await client.round_trip()
         (latest,) = [p for p in client.publishes_for(doc.uri) if p.version == edited][-1:]
         assert [d.message for d in latest.diagnostics if d.source == "metagpt-review"] == [PROBLEM]
+
+
+async def test_comments_layout_and_annotations_alone_send_no_request(project: GitProject, review_cache: Path,
+                                                                      scripted_llm: ScriptedLlm):
+    scripted_llm.script(review_rule(NO_FINDINGS))
+    async with scripted_session("visual-studio-code", scripted_llm, project, review_cache) as client:
+        doc = client.track(EditorDocument(project.uri("stats.py"), STATS))
+        doc.open(client)
+        cosmetic = (("def checksum(data):", "def checksum(data: bytes) -> str:"),
+                    ("    return format(zlib.crc32", "    # eight hex digits, zero-padded\n    return format(\n"
+                                                     "        zlib.crc32"),
+                    ("def median(values):\n", "def median(values: list[float]) -> float:  # the middle one\n\n"))
+        for old, new in cosmetic:
+            start = doc.text.index(old)
+            await save_and_wait(client, doc, doc.edit(client, start, start + len(old), new))
+        assert scripted_llm.requests == [], "a change of comments, layout or annotations alone was sent for review"
+
+        start = doc.text.index("0xFFFFFFFF")
+        await save_and_wait(client, doc, doc.edit(client, start, start + len("0xFFFFFFFF"), "0xFFFF"))
+        (prompt,) = review_prompts(scripted_llm)
+        assert "def checksum(data: bytes) -> str:" in prompt and "def median" not in prompt
+
+
+async def save_and_wait(client: FeatureClient, doc: EditorDocument, version: int) -> None:
+    """Save ``version`` and wait until the review's diagnostics for it are published (after its syntax ones)."""
+    await client.publish_for(doc.uri, version)
+    mark = client.publish_mark()
+    client.save(doc)
+    future = client.expect(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS,
+                           lambda p: p.uri == doc.uri and p.version == version, since=mark)
+    await asyncio.wait_for(future, WAIT_S)
+
+
+TABLE = '''"""A report table with a title and rows."""
+
+import textwrap
+
+
+class Table:
+    """Rows of (name, value) with a title, rendered as aligned text."""
+
+    width = 40
+    title = "Nightly report"
+
+    def __init__(self, rows):
+        self.rows = list(rows)
+
+    def render(self):
+        """The title, then one line per row."""
+        head = textwrap.shorten(self.title, self.width)
+        body = [f"{name:<20}{value:>20}" for name, value in self.rows]
+        return "\\n".join([head, *body])
+
+    def total(self):
+        """The sum of the values."""
+        return sum(value for _name, value in self.rows)
+''' + "\n".join(f"\n\ndef helper_{n}(value):\n    return value * {n} + len(str(value))" for n in range(40)) + "\n"
+
+
+async def test_a_class_attribute_change_sends_those_lines_not_the_whole_class(tmp_path: Path, review_cache: Path,
+                                                                              scripted_llm: ScriptedLlm):
+    scripted_llm.script(review_rule(findings(("width = 0", "a zero width shortens every title to nothing",
+                                              "error"))))
+    project = GitProject.create(tmp_path / "tables")
+    project.commit({"table.py": TABLE})
+    async with scripted_session("visual-studio-code", scripted_llm, project, review_cache) as client:
+        doc = client.track(EditorDocument(project.uri("table.py"), TABLE))
+        doc.open(client)
+        start = doc.text.index("width = 40")
+        version = doc.edit(client, start, start + len("width = 40"), "width = 0")
+        mark = client.publish_mark()
+        client.save(doc)
+        (diagnostic,) = [d for d in (await client.review_published(doc.uri, version, mark)).diagnostics
+                         if d.source == "metagpt-review"]
+        assert diagnostic.data["unit"] == "class Table-level code"
+        (prompt,) = review_prompts(scripted_llm)
+        assert "width = 0" in prompt and "import textwrap" not in prompt, "only the imports it uses"
+        assert "def render" not in prompt and "self.rows" not in prompt, "the whole class was sent"
