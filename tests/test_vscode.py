@@ -278,6 +278,10 @@ def test_palette_trace_and_team_graph_open_documents(verdict):
     assert_passed(verdict, "palette: Show Trace and Show Team Graph open documents")
 
 
+def test_a_missing_server_is_reported_and_fixing_the_setting_restarts_it(verdict):
+    assert_passed(verdict, "a server path that does not exist is reported, and fixing it restarts the server")
+
+
 # -- the UI smoke test --------------------------------------------------------------------------------------------
 
 def test_code_server_ui_shows_the_review_error_after_save_and_saves_a_screenshot(tools, llm_url, tmp_path):

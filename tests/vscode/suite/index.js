@@ -201,6 +201,22 @@ const tests = [
     assert(typeof trace === "string" && trace.includes("coordinator"), `trace: ${trace}`);
     assert(vscode.window.activeTextEditor?.document.getText() === trace, "the trace is not shown in an editor");
   }],
+
+  ["a server path that does not exist is reported, and fixing it restarts the server", async ({ api }) => {
+    const config = () => vscode.workspace.getConfiguration("metagptLsp");
+    const good = config().get("server.path");
+    await config().update("server.path", "/nonexistent/metagpt-lsp", vscode.ConfigurationTarget.Workspace);
+    try {
+      await waitFor(api.onDidChangeStatus, () => api.statusText === "$(error) metagpt", "the error state");
+      const refused = await api.ready().then(() => "started", (error) => String(error));
+      assert(refused.includes("/nonexistent/metagpt-lsp") && refused.includes("not an executable file"),
+        `the reason given: ${refused}`);
+    } finally {
+      await config().update("server.path", good, vscode.ConfigurationTarget.Workspace);
+    }
+    await waitFor(api.onDidChangeStatus, () => api.statusText === "$(hubot) metagpt", "the server running again");
+    await api.ready();
+  }],
 ];
 
 async function run() {
