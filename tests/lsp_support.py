@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -26,6 +27,11 @@ from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 from pytest_lsp.client import DEFAULT_CLIENT_FEATURES
 
 SERVER_COMMAND = [sys.executable, "-m", "metagpt_lsp.server", "--stdio"]
+SERVER_ENV = {**{key: value for key, value in os.environ.items()
+                 if key not in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "METAGPT_LSP_MODEL", "METAGPT_LSP_REVIEW_CACHE")},
+              "OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "METAGPT_LSP_REVIEW_CACHE": ":memory:"}
+"""The server's environment in tests that script no LLM: an endpoint where nothing listens (an unexpected LLM call
+fails at once instead of starting the embedded model) and a review cache in memory (never the user's)."""
 WAIT_S = 30.0
 """Generous upper bound for one expected notification: the tests wait for events, this only stops a hang."""
 
@@ -170,7 +176,7 @@ def make_editor_client() -> EditorClient:
     return client
 
 
-SERVER = ClientServerConfig(server_command=SERVER_COMMAND, client_factory=make_editor_client)
+SERVER = ClientServerConfig(server_command=SERVER_COMMAND, client_factory=make_editor_client, server_env=SERVER_ENV)
 
 
 def initialize_params(profile: str, initialization_options: Any = None) -> types.InitializeParams:

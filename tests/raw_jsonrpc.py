@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from lsprotocol import types
 
-from lsp_support import SERVER_COMMAND, WAIT_S
+from lsp_support import SERVER_COMMAND, SERVER_ENV, WAIT_S
 
 
 def frame(message: Any = None, *, body: bytes | None = None) -> bytes:
@@ -34,8 +34,8 @@ class RawServer:
     @classmethod
     async def start(cls, *extra_args: str) -> "RawServer":
         process = await asyncio.create_subprocess_exec(
-            *SERVER_COMMAND, *extra_args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE)
+            *SERVER_COMMAND, *extra_args, env=SERVER_ENV, stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         return cls(process)
 
     async def send(self, *chunks: bytes) -> None:
