@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from lsp_support import WAIT_S
-from scripted_editor import (ASKS_FIX, NO_FINDINGS, STATS, GitProject, findings, review_rule,
-                             server_environment)
+from sample_module import STATS
+from scripted_editor import ASKS_FIX, NO_FINDINGS, GitProject, findings, review_rule, server_environment
 from scripted_llm import Rule, ScriptedLlm
 
 SCRIPT = Path(sys.executable).with_name("metagpt-lsp")

@@ -18,8 +18,9 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
 from lsp_support import WAIT_S, EditorDocument
-from scripted_editor import (ASKS_CAUSE, ASKS_FIX, NO_FINDINGS, STATS, FeatureClient, GitProject, apply_text_edits,
-                             findings, review_prompts, review_rule, scripted_session)
+from sample_module import STATS
+from scripted_editor import (ASKS_CAUSE, ASKS_FIX, NO_FINDINGS, FeatureClient, GitProject, apply_text_edits, findings,
+                             review_prompts, review_rule, scripted_session)
 from scripted_llm import Rule, ScriptedLlm
 
 PROFILES = ("visual-studio-code", "neovim@v0.11.0")

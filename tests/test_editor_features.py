@@ -16,8 +16,9 @@ import pytest
 from lsprotocol import types
 
 from lsp_support import WAIT_S, EditorDocument
-from scripted_editor import (ASKS_CAUSE, ASKS_FIX, STATS, FeatureClient, GitProject, findings, review_prompts,
-                             review_rule, scripted_session)
+from sample_module import STATS
+from scripted_editor import (ASKS_CAUSE, ASKS_FIX, FeatureClient, GitProject, findings, review_prompts, review_rule,
+                             scripted_session)
 from scripted_llm import Rule, ScriptedLlm
 
 GOOD_LINE = 'return format(zlib.crc32(data) & 0xFFFFFFFF, "08x")'

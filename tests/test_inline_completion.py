@@ -14,7 +14,8 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
 from lsp_support import WAIT_S, EditorDocument
-from scripted_editor import STATS, FeatureClient, GitProject, apply_text_edits, scripted_session
+from sample_module import STATS
+from scripted_editor import FeatureClient, GitProject, apply_text_edits, scripted_session
 from scripted_llm import Rule, ScriptedLlm
 
 ASKS_CURSOR = "Write the code that belongs at <CURSOR>"

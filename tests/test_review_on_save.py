@@ -13,7 +13,8 @@ import pytest
 from lsprotocol import types
 
 from lsp_support import PULL_PROFILES, PUSH_PROFILES, WAIT_S, EditorDocument
-from scripted_editor import (NO_FINDINGS, STATS, FeatureClient, GitProject, findings, review_prompts, review_rule,
+from sample_module import STATS
+from scripted_editor import (NO_FINDINGS, FeatureClient, GitProject, findings, review_prompts, review_rule,
                              scripted_session)
 from scripted_llm import ScriptedLlm
 
