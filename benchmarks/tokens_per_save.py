@@ -308,8 +308,8 @@ async def main(args: argparse.Namespace) -> int:
           f"{sum(r.requests_whole for r in runs)} for whole files; "
           f"prompt tokens per save: {changed / max(saves, 1):.0f} vs {whole / max(saves, 1):.0f}")
     bare = sum(run.file_tokens for run in runs)
-    print(f"saves that sent no request (only layout, comments or annotations changed, or code already reviewed, or lines deleted): "
-          f"{sum(r.saves_without_request for r in runs)} of {saves}")
+    print(f"saves that sent no request (only layout, comments or annotations changed, code already reviewed, or "
+          f"lines deleted): {sum(r.saves_without_request for r in runs)} of {saves}")
     print(f"against the bare file text at each save ({bare} tokens, no instructions): {ratio(changed, bare)}")
     print(f"unchanged saves: {len(runs)}, requests sent: {unchanged}")
     met = saves >= 50 and whole > 0 and changed <= 0.10 * whole and unchanged == 0
