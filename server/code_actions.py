@@ -129,7 +129,9 @@ async def resolve_action(server: Any, action: types.CodeAction) -> types.CodeAct
 
 
 async def execute_action(server: Any, data: dict[str, Any]) -> bool:
-    """The same work for clients without resolve: apply the edit through ``workspace/applyEdit``."""
+    """The same work for clients without resolve: apply the edit through ``workspace/applyEdit``.
+
+    True when an edit was applied (or, for a review, when the review ran)."""
     try:
         edit = await run_action(server, data)
     except StaleResult as error:
@@ -142,7 +144,7 @@ async def execute_action(server: Any, data: dict[str, Any]) -> bool:
         server.tell_user(stale)
         return False
     if edit is None:
-        return False
+        return data.get("action") == "review"  # a review publishes diagnostics; it has no edit to apply
     server.document_tasks.release(data["uri"], "action")  # the didChange the edit causes must not cancel this
     result = await server.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(edit=edit, label="metagpt-lsp"))
     if not result.applied:
