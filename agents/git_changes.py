@@ -91,14 +91,19 @@ def hunks(old: str, new: str) -> list[Hunk]:
             for tag, a_start, a_end, b_start, b_end in matcher.get_opcodes() if tag != "equal"]
 
 
+def every_unit(snapshot: DocumentSnapshot, basis: str = "whole file") -> ChangedUnits:
+    """All top-level units of a snapshot (the whole module as one slice when it has none)."""
+    units = tuple(_outermost(code_units(snapshot))) or tuple(_module_slices(snapshot, [
+        Hunk(0, snapshot.lines.line_count)]))
+    return ChangedUnits(tuple(_fingerprinted(snapshot, units)), basis)
+
+
 def changed_units(snapshot: DocumentSnapshot) -> ChangedUnits:
     """The units of a snapshot that differ from HEAD (all units when there is no HEAD version to compare with)."""
     path = path_of(snapshot.uri)
     old, basis = head_text(path) if path is not None else (None, "not a file")
     if old is None:
-        units = tuple(_outermost(code_units(snapshot))) or tuple(_module_slices(snapshot, [
-            Hunk(0, snapshot.lines.line_count)]))
-        return ChangedUnits(tuple(_fingerprinted(snapshot, units)), basis)
+        return every_unit(snapshot, basis)
     head = DocumentSnapshot.open(snapshot.uri, 0, old, snapshot.language_name)
     selected: dict[tuple[int, int], CodeUnit] = {}
     all_units = code_units(snapshot)

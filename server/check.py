@@ -2,7 +2,7 @@
 
 It starts ``python -m metagpt_lsp.server --stdio`` as a child process and, for each file, does what an editor
 would: opens it (syntax diagnostics), asks for a review of what changed since HEAD (``metagpt.reviewFile``; a file
-outside git is reviewed whole), and prints the findings as ``path:line:col: severity: message [source]``. With
+outside git, or every file with ``--all``, is reviewed whole), and prints the findings as ``path:line:col: severity: message [source]``. With
 ``--fix`` it picks "Explain and fix" on each finding, applies the checked edit to its copy of the text and prints
 the result as a unified diff; ``--apply`` also writes it to the file. Exit status: 0 when nothing remains in the
 files, 1 when findings remain (with ``--fix`` alone a fix shown but not written counts: the file still holds its
@@ -155,7 +155,8 @@ async def _fix_one(client: CheckClient, uri: str, version: int, diagnostic: type
     return [e for e in change.edits if isinstance(e, types.TextEdit)]
 
 
-async def _check_file(client: CheckClient, path: Path, fix: bool, timeout: float) -> FileReport:
+async def _check_file(client: CheckClient, path: Path, fix: bool, timeout: float,
+                      review_all: bool = False) -> FileReport:
     text = path.read_bytes().decode("utf-8")
     uri = path.resolve().as_uri()
     language = language_for(None, uri)
@@ -165,7 +166,7 @@ async def _check_file(client: CheckClient, path: Path, fix: bool, timeout: float
     notes: list[str] = []
     if language is not None:
         await asyncio.wait_for(client.workspace_execute_command_async(types.ExecuteCommandParams(
-            command="metagpt.reviewFile", arguments=[{"uri": uri}])), timeout)
+            command="metagpt.reviewFile", arguments=[{"uri": uri, "all": review_all}])), timeout)
     diagnostics = await client.diagnostics_for(uri, 1, timeout)
     report = FileReport(path, [Finding(path, d) for d in diagnostics], text, text, notes=notes)
     version, current = 1, text
@@ -194,7 +195,7 @@ async def _check_file(client: CheckClient, path: Path, fix: bool, timeout: float
 
 
 async def check_files(files: list[Path], timeout: float, log_level: str,
-                      fix: bool = False) -> tuple[list[FileReport], list[str]]:
+                      fix: bool = False, review_all: bool = False) -> tuple[list[FileReport], list[str]]:
     client = CheckClient()
     await client.start_io(sys.executable, "-m", "metagpt_lsp.server", "--stdio", "--log-level", log_level)
     reports: list[FileReport] = []
@@ -208,7 +209,7 @@ async def check_files(files: list[Path], timeout: float, log_level: str,
         client.initialized(types.InitializedParams())
         for path in files:
             try:
-                reports.append(await _check_file(client, path, fix, timeout))
+                reports.append(await _check_file(client, path, fix, timeout, review_all))
             except UnicodeDecodeError as error:
                 problems.append(f"{path}: cannot be read as UTF-8 text ({error})")
             except OSError as error:
@@ -223,6 +224,7 @@ async def check_files(files: list[Path], timeout: float, log_level: str,
 
 
 def run_check(paths: list[str], timeout: float = 600.0, log_level: str = "warning", fix: bool = False,
+              review_all: bool = False,
               apply: bool = False) -> int:
     files, complaints = collect_files(paths)
     for complaint in complaints:
@@ -230,7 +232,7 @@ def run_check(paths: list[str], timeout: float = 600.0, log_level: str = "warnin
     if not files:
         print("nothing to check", file=sys.stderr)
         return 2
-    reports, problems = asyncio.run(check_files(files, timeout, log_level, fix or apply))
+    reports, problems = asyncio.run(check_files(files, timeout, log_level, fix or apply, review_all))
     remaining = 0
     for report in reports:
         for finding in report.findings:

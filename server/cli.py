@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--fix", action="store_true",
                        help="ask the team to explain and fix each finding; print the fixes as a unified diff")
     check.add_argument("--apply", action="store_true", help="with --fix: write the fixes to the files")
+    check.add_argument("--all", action="store_true", dest="review_all",
+                       help="review every function and class, not only what changed since HEAD")
     check.add_argument("--timeout", type=float, default=600.0,
                        help="seconds to wait for one answer of the server (default 600)")
     team = commands.add_parser(
@@ -62,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         from .check import run_check
 
-        return run_check(args.paths, timeout=args.timeout, log_level=args.log_level, fix=args.fix, apply=args.apply)
+        return run_check(args.paths, timeout=args.timeout, log_level=args.log_level, fix=args.fix, apply=args.apply,
+                         review_all=args.review_all)
     if args.command == "team":
         from .team_command import run_team
 

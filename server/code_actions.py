@@ -195,13 +195,16 @@ async def run_action(server: Any, data: dict[str, Any]) -> types.WorkspaceEdit |
 
 
 async def review_file(server: Any, data: Any) -> int:
-    """``metagpt.reviewFile {uri}``: review what changed since HEAD now; returns the number of findings."""
+    """``metagpt.reviewFile {uri, all?}``: review what changed since HEAD (everything with ``all``) now; returns
+    the number of findings."""
     uri = data.get("uri") if isinstance(data, dict) else None
     if not isinstance(uri, str) or uri not in server.documents:
         server.tell_user(f"cannot review {uri!r}: it is not open")
         return 0
     server.document_tasks.track(uri, "review")
-    result = await review_document(server, uri)
+    whole = bool(data.get("all"))
+    result = await review_document(server, uri, whole_file=whole, title="Reviewing the file" if whole else
+                                   "Reviewing changed code")
     return len(result.findings) if result is not None else 0
 
 

@@ -41,16 +41,17 @@ def finding_diagnostic(snapshot: DocumentSnapshot, finding: Any) -> types.Diagno
 
 
 async def review_document(server: Any, uri: str, units: tuple[Any, ...] | None = None,
-                          title: str = "Reviewing changed code") -> Any:
-    """Review ``units`` (default: what changed since HEAD) of the document's current snapshot; publish findings."""
-    from metagpt_lsp.agents.git_changes import changed_units
+                          title: str = "Reviewing changed code", whole_file: bool = False) -> Any:
+    """Review ``units`` (default: what changed since HEAD, or every unit with ``whole_file``) of the document's
+    current snapshot; publish findings."""
+    from metagpt_lsp.agents.git_changes import changed_units, every_unit
     from metagpt_lsp.agents.team_payloads import ReviewRequest
 
     snapshot = server.documents.get(uri)
     if snapshot is None or snapshot.tree is None:
         return None
     if units is None:
-        changed = await asyncio.to_thread(changed_units, snapshot)
+        changed = await asyncio.to_thread(every_unit if whole_file else changed_units, snapshot)
         units = changed.units
         log.info("%s: %d changed unit(s) to review (%s)", uri, len(units), changed.basis)
     limit = server.settings.review.max_units

@@ -111,3 +111,17 @@ async def test_a_fix_the_team_cannot_make_leaves_the_file_alone_and_exits_1(proj
     assert done.stdout.splitlines()[0].endswith(f"{PROBLEM} [metagpt-review]") and "---" not in done.stdout
     assert "not fixed" in done.stderr and "no safe" in done.stderr
     assert (project.root / "stats.py").read_text() == BUGGY
+
+
+async def test_all_reviews_unchanged_committed_code_too(tmp_path: Path, scripted_llm: ScriptedLlm):
+    project = GitProject.create(tmp_path / "repo")
+    project.commit({"stats.py": STATS})
+    scripted_llm.script(review_rule(NO_FINDINGS))
+    cache = tmp_path / "cache.sqlite3"
+    unchanged = await check(project, scripted_llm, cache, "stats.py")
+    assert unchanged.returncode == 0, unchanged.stderr
+    assert scripted_llm.completions == [], "nothing changed since HEAD: nothing to review"
+    everything = await check(project, scripted_llm, cache, "--all", "stats.py")
+    assert everything.returncode == 0, everything.stderr
+    reviewed = " ".join(request.last_user_message for request in scripted_llm.completions)
+    assert "def checksum" in reviewed and len(scripted_llm.completions) >= 2, "--all reviews every unit"
