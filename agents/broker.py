@@ -272,7 +272,8 @@ class Broker:
                 self.deliver_reply(message.failure(sub.name, "the handler returned without replying"))
             return
         sub.tally.failed += 1
-        log.error("agent %s failed on %s %s of task %s", sub.name, message.kind, message.id, task.id, exc_info=outcome)
+        log.error("agent %s failed on %s %s of task %s: %s", sub.name, message.kind, message.id, task.id, outcome)
+        log.debug("the failure of %s in full", sub.name, exc_info=outcome)
         error = f"{type(outcome).__name__}: {outcome}"
         if pending is not None:
             self.deliver_reply(message.failure(sub.name, error))

@@ -9,10 +9,13 @@ the endpoint it belongs to: settings name the *variable* that holds it.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Mapping
 
 EMBEDDED_MODEL = "qwen2.5-coder-1.5b-instruct-q4_k_m"
+EMBEDDED_REQUEST_TIMEOUT_S = 300.0
+"""A small model on a few CPU cores takes far longer per answer than a hosted one (~90 prompt tokens/s on 2 cores)."""
+EMBEDDED_TASK_DEADLINE_S = 900.0
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,19 @@ class LlmEndpoint:
         return f"LlmEndpoint(base_url={self.base_url!r}, model={self.model!r}, api_key={key}, embedded={self.embedded})"
 
     __str__ = __repr__
+
+
+def for_endpoint(settings: LlmSettings, endpoint: LlmEndpoint) -> LlmSettings:
+    """Settings adjusted to the endpoint: the embedded model gets longer timeouts unless the user set their own."""
+    if not endpoint.embedded:
+        return settings
+    defaults = LlmSettings()
+    changes = {}
+    if settings.request_timeout_s == defaults.request_timeout_s:
+        changes["request_timeout_s"] = EMBEDDED_REQUEST_TIMEOUT_S
+    if settings.task_deadline_s == defaults.task_deadline_s:
+        changes["task_deadline_s"] = EMBEDDED_TASK_DEADLINE_S
+    return replace(settings, **changes) if changes else settings
 
 
 def resolve_endpoint(settings: LlmSettings, environ: Mapping[str, str] | None = None) -> LlmEndpoint:

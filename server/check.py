@@ -78,8 +78,7 @@ class CheckClient(LanguageClient):
 
         @self.feature(types.WINDOW_LOG_MESSAGE)
         def _log(_client: LanguageClient, params: types.LogMessageParams) -> None:
-            if params.type in (types.MessageType.Error, types.MessageType.Warning):
-                self.messages.append(params.message)
+            return None  # the log is for editors' log panes; what the user must see comes as showMessage
 
     async def diagnostics_for(self, uri: str, version: int, timeout: float) -> list[types.Diagnostic]:
         async with self._changed:

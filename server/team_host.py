@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
-from metagpt_lsp.agents.llm_settings import LlmEndpoint, LlmSettings, resolve_endpoint
+from metagpt_lsp.agents.llm_settings import LlmEndpoint, LlmSettings, for_endpoint, resolve_endpoint
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +55,8 @@ class TeamHost:
         from metagpt_lsp.agents.llm_client import LlmClient
         from metagpt_lsp.agents.review_cache import ReviewCache
 
-        settings = self._llm_settings or LlmSettings()
-        self.endpoint = resolve_endpoint(settings)
+        self.endpoint = resolve_endpoint(self._llm_settings or LlmSettings())
+        settings = for_endpoint(self._llm_settings or LlmSettings(), self.endpoint)
         provider = None
         if self.endpoint.embedded:
             provider = self._embedded_provider()

@@ -231,3 +231,17 @@ async def test_pull_client_is_asked_to_refresh_after_a_settings_change():
         after = await client.pull(doc.uri, previous_result_id=before.result_id)
         assert after.kind == "full" and summary(after.items) == []
         assert client.published == []
+
+
+def test_the_embedded_model_gets_longer_timeouts_unless_the_user_set_them():
+    from metagpt_lsp.agents.llm_settings import (EMBEDDED_REQUEST_TIMEOUT_S, EMBEDDED_TASK_DEADLINE_S,
+                                                 for_endpoint)
+
+    embedded = resolve_endpoint(LlmSettings(), {})
+    adjusted = for_endpoint(LlmSettings(), embedded)
+    assert (adjusted.request_timeout_s, adjusted.task_deadline_s) == (EMBEDDED_REQUEST_TIMEOUT_S,
+                                                                      EMBEDDED_TASK_DEADLINE_S)
+    chosen = for_endpoint(LlmSettings(request_timeout_s=30.0), embedded)
+    assert chosen.request_timeout_s == 30.0, "a timeout the user chose is kept"
+    hosted = resolve_endpoint(LlmSettings(base_url="https://api.example.com/v1"), {})
+    assert for_endpoint(LlmSettings(), hosted) == LlmSettings(), "hosted endpoints keep the defaults"
