@@ -114,6 +114,7 @@ class Team:
         With several candidates per round, generation proposes them one after another (each sampled differently)
         and review verifies each; the first whose examples pass ends the round at once, otherwise review chooses
         among the accepted ones (``choose_candidate``). A round with none accepted sends its reasons to the next.
+        Once a fix is in hand, no further candidate is asked when the deadline leaves too little time for one.
         """
         rejections: tuple[str, ...] = ()
         bound = self.graph.max_rounds("generation", "review") or 1
@@ -122,7 +123,12 @@ class Team:
             tried: list[tuple[Proposal, Verification]] = []
             reasons: list[str] = []
             failures: list[AgentFailed] = []
+            slowest = 0.0
             for candidate in range(1, candidates + 1):
+                remaining = task.remaining()
+                if tried and remaining is not None and remaining < 1.5 * slowest:
+                    break  # another candidate would risk the deadline and lose the fix already in hand
+                began = asyncio.get_running_loop().time()
                 which = f", candidate {candidate} of {candidates}" if candidates > 1 else ""
                 report(f"generation: proposing (round {round_number} of {max_rounds}{which})")
                 try:
@@ -135,6 +141,7 @@ class Team:
                 report(f"review: verifying round {round_number}{which}")
                 verification: Verification = (await task.request(
                     K.SUBTASK_VERIFY, VerifyPatch(snapshot, proposal, allowed_start, allowed_end))).payload
+                slowest = max(slowest, asyncio.get_running_loop().time() - began)
                 (decision,) = self.graph.merge_by_weight([
                     Output("generation", "patch", proposal, Verdict.PROPOSE, to="review"),
                     Output("review", "patch", verification,

@@ -44,7 +44,7 @@ class DiagnosisAgent:
             raise ValueError("the document has no syntax tree (unknown language or too large): nothing to target")
         if request.known_cause:
             return Explanation(request.known_cause, target.start_byte, target.end_byte)
-        if request.source in SYNTAX_SOURCES and request.code == "syntax":
+        if cause_is_known(request):
             return Explanation(f"Syntax error: {request.message}.", target.start_byte, target.end_byte)
         target_text = snapshot.source[target.start_byte:target.end_byte].decode("utf-8", "surrogatepass")
         answer = await self.llm.complete_json(
@@ -63,6 +63,12 @@ class DiagnosisAgent:
                                                          and widened.end_byte <= unit.end_byte)):
                 start, end = widened.start_byte, widened.end_byte
         return Explanation(cause, start, end, suspect)
+
+
+def cause_is_known(request: FixRequest) -> bool:
+    """Whether the cause comes with the diagnostic (our review's finding, the parser's error) rather than from the
+    model's guess: generation states a known cause as fact and a guessed one only as a lead."""
+    return bool(request.known_cause) or (request.source in SYNTAX_SOURCES and request.code == "syntax")
 
 
 def _describe(request: FixRequest) -> str:

@@ -12,7 +12,9 @@ import logging
 from . import prompts
 from .code_blocks import extract_code_block
 from .code_units import unit_node_at
+from .diagnosis_agent import cause_is_known
 from .edits import Patch, fit_replacement
+from .languages import parser
 from .llm_client import LlmClient
 from .llm_errors import LlmBadReply
 from .messages import Message, MessageKind
@@ -23,6 +25,7 @@ from .team_payloads import GenerateRequest, Proposal, ProposeFix
 log = logging.getLogger(__name__)
 
 CANDIDATE_TEMPERATURES = (0.0, 0.3, 0.6, 0.8, 1.0)
+FIX_STYLES = ("suspect", "plain", "cause")
 
 
 class GenerationAgent:
@@ -45,9 +48,11 @@ class GenerationAgent:
         start, end = explanation.target_start, explanation.target_end
         target = snapshot.source[start:end].decode("utf-8", "surrogatepass")
         messages = prompts.propose_fix(context_for(snapshot, start, end), _dedented_first_line(snapshot, start, target),
-                                       request.message, explanation.cause, subtask.rejections)
+                                       request.message, fix_hint(subtask), subtask.rejections,
+                                       _whole_unit_subject(snapshot, start, end))
         reply = await self.llm.complete(messages, task_id=task_id, temperature=fix_temperature(subtask))
         code = self._code_of(reply.text, snapshot.language_name, reply.truncated)
+        code = _definition_named(snapshot, _unit_name(snapshot, start, end), code)
         start, end = _widen_to_unit_if_rewritten(snapshot, start, end, code)
         new_text = fit_replacement(snapshot, start, end, code)
         return Proposal(Patch(snapshot.uri, snapshot.version, start, end, new_text), f"round {subtask.round}")
@@ -82,6 +87,21 @@ class GenerationAgent:
         return code
 
 
+def fix_hint(subtask: ProposeFix) -> str:
+    """What diagnosis found, as this candidate is told it. A known cause (our review's, the parser's) is a fact. A
+    cause the model guessed is often wrong and, stated as fact, leads a small model astray: the candidates get it
+    as a lead instead — the suspect line, nothing, or the guessed cause marked as a guess — so that they differ."""
+    request, explanation = subtask.request, subtask.explanation
+    if cause_is_known(request):
+        return f"Cause: {explanation.cause}"
+    style = FIX_STYLES[(subtask.candidate - 1) % len(FIX_STYLES)]
+    if style == "suspect" and explanation.suspect:
+        return f"A colleague suspects this line: `{explanation.suspect.strip()}` (the bug may be elsewhere)."
+    if style == "cause" and explanation.cause:
+        return f"A first look suggests: {explanation.cause} (this may be wrong)."
+    return ""
+
+
 def fix_temperature(subtask: ProposeFix) -> float:
     """The first candidate of the first round is the model's best guess (temperature 0); later rounds and further
     candidates sample more widely, so that they can differ from what was already tried."""
@@ -101,6 +121,49 @@ def _widen_to_unit_if_rewritten(snapshot, start: int, end: int, code: str) -> tu
     if first_code_line and first_code_line.split("(")[0] == unit_first_line.split("(")[0]:
         return unit.start_byte, unit.end_byte
     return start, end
+
+
+def _whole_unit(snapshot, start: int, end: int):
+    """The function or class node that is exactly the target, None when the target is smaller or elsewhere."""
+    unit = unit_node_at(snapshot, start, end)
+    if unit is None or (unit.start_byte, unit.end_byte) != (start, end):
+        return None
+    return unit.child_by_field_name("definition") if unit.type == "decorated_definition" else unit
+
+
+def _name_text(node, source: bytes) -> str | None:
+    name = node.child_by_field_name("name") if node is not None else None
+    return source[name.start_byte:name.end_byte].decode("utf-8", "replace") if name is not None else None
+
+
+def _unit_name(snapshot, start: int, end: int) -> str | None:
+    return _name_text(_whole_unit(snapshot, start, end), snapshot.source)
+
+
+def _whole_unit_subject(snapshot, start: int, end: int) -> str | None:
+    """``the function `name``` when the target is a whole function or class (its context shows it already)."""
+    definition = _whole_unit(snapshot, start, end)
+    name = _name_text(definition, snapshot.source)
+    if name is None:
+        return None
+    return f"the {'class' if 'class' in definition.type else 'function'} `{name}`"
+
+
+def _definition_named(snapshot, name: str | None, code: str) -> str:
+    """Only the definition called ``name`` when the reply holds more: asked for one function, models often answer
+    with the file around it (its imports, its docstring, a usage example), which must not replace the function."""
+    if name is None or snapshot.language is None:
+        return code
+    data = code.encode("utf-8", "surrogatepass")
+    stack = [parser(snapshot.language).parse(data).root_node]
+    while stack:
+        node = stack.pop(0)
+        if node.type in snapshot.language.unit_types and _name_text(node, data) == name:
+            whole = node.parent if node.parent is not None and node.parent.type == "decorated_definition" else node
+            line_start = data.rfind(b"\n", 0, whole.start_byte) + 1
+            return data[line_start:whole.end_byte].decode("utf-8", "surrogatepass")
+        stack.extend(node.named_children)
+    return code
 
 
 def _indent_at(snapshot, offset: int) -> str:

@@ -59,18 +59,29 @@ def explain(context: PromptContext, target: str, diagnostic: str) -> Messages:
     ]
 
 
-def propose_fix(context: PromptContext, target: str, diagnostic: str, cause: str,
-                rejections: tuple[str, ...]) -> Messages:
+def propose_fix(context: PromptContext, target: str, diagnostic: str, hint: str, rejections: tuple[str, ...],
+                subject: str | None = None) -> Messages:
+    """Ask for the corrected code. ``hint`` is what diagnosis offers (a suspect line, or a cause), worded by the
+    caller as sure or as a guess; ``subject`` names the function when the target is the whole function the context
+    already shows (then it is not sent twice), else the target code is shown and exactly it is asked back."""
     earlier = ""
     if rejections:
         earlier = "\n\nEarlier attempts were rejected:\n" + "\n".join(f"- {reason}" for reason in rejections[-3:])
+        if any("identical" in reason for reason in rejections[-3:]):
+            earlier += "\nThe code is wrong as it stands: something in it must change."
+    hint = f"\n{hint}" if hint else ""
+    if subject is not None:
+        what, code = f"the corrected {subject}", ""
+    else:
+        what = "the corrected version of exactly this code"
+        code = f"\n\n```{context.language}\n{target}\n```"
     return [
         _system("programmer"),
         {"role": "user", "content": (
-            f"{context.render()}\n\nProblem: {diagnostic}\nCause: {cause}{earlier}\n\n"
-            f"Rewrite this code so the problem is gone. Change as little as possible, keep names and "
-            f"signatures, and reply with the corrected version of exactly this code in one "
-            f"```{context.language} block, nothing else.\n\n```{context.language}\n{target}\n```"
+            f"{context.render()}\n\nProblem{f' in {subject}' if subject else ''}: {diagnostic}{hint}{earlier}\n\n"
+            f"Rewrite this code so the problem is gone: find the bug and fix it, changing as little as possible and "
+            f"keeping names and signatures. Reply with {what} in one ```{context.language} block, nothing else."
+            f"{code}"
         )},
     ]
 

@@ -1,0 +1,82 @@
+"""What the team does to get good fixes out of a small model, against the scripted OpenAI-compatible server: a guessed
+cause is passed on as a lead (never as fact), the function is not sent twice, a reply that brings the file around
+the function replaces only the function, and an unchanged answer is told that something must change."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from metagpt_lsp.agents.coordinator import Team
+from metagpt_lsp.agents.snapshot import DocumentSnapshot
+from metagpt_lsp.agents.team_payloads import FixRequest
+from scripted_llm import Rule
+
+BUGGY = '''import string
+
+
+def to_base(num, b):
+    result = ''
+    alphabet = string.digits + string.ascii_uppercase
+    while num > 0:
+        i = num % b
+        num = num // b
+        result = result + alphabet[i]
+    return result
+'''
+FIXED = BUGGY.replace("result = result + alphabet[i]", "result = alphabet[i] + result")
+GUESS = json.dumps({"cause": "It does not handle num == 0.", "line": "result = result + alphabet[i]"})
+
+
+def request(text: str = BUGGY, **options) -> FixRequest:
+    snapshot = DocumentSnapshot.open("file:///tmp/to_base.py", 2, text, "python")
+    start = snapshot.source.index(b"to_base")
+    return FixRequest(snapshot, start, start + 7, "fails its tests", "pytest", **options)
+
+
+def applied(fix: FixRequest, edits) -> str:
+    data = fix.snapshot.source
+    for edit in sorted(edits, key=lambda e: e.start_byte, reverse=True):
+        data = data[:edit.start_byte] + edit.new_text.encode() + data[edit.end_byte:]
+    return data.decode()
+
+
+@pytest.fixture
+async def team(llm_client):
+    async with Team(llm_client, deadline_s=30) as team:
+        yield team
+
+
+async def test_a_guessed_cause_is_a_lead_and_the_whole_file_reply_replaces_only_the_function(team, scripted_llm):
+    scripted_llm.script(Rule(GUESS, last_user="What causes it"),
+                        Rule(f"Here it is:\n```python\n{FIXED}\nprint(to_base(31, 16))\n```", last_user="Rewrite"))
+    fix = request()
+    result = await team.explain_and_fix(fix)
+    assert result.ok, result.reason
+    assert applied(fix, result.edits) == FIXED, "the reply's import and usage line are not pasted into the file"
+    prompt = scripted_llm.completions[-1].last_user_message
+    assert "suspects this line: `result = result + alphabet[i]`" in prompt and "may be elsewhere" in prompt
+    assert "num == 0" not in prompt, "a guessed cause is not stated as fact"
+    assert prompt.count("def to_base") == 1, "the function is in the context once, not repeated"
+
+
+async def test_a_known_cause_is_stated_as_the_cause(team, scripted_llm):
+    scripted_llm.script(Rule(f"```python\n{FIXED}```", last_user="Rewrite"))
+    fix = request(known_cause="The digits are appended in reverse order.")
+    result = await team.explain_and_fix(fix)
+    assert result.ok and applied(fix, result.edits) == FIXED
+    assert len(scripted_llm.completions) == 1, "a known cause needs no diagnosis call"
+    assert "Cause: The digits are appended in reverse order." in scripted_llm.completions[0].last_user_message
+
+
+async def test_an_unchanged_answer_is_rejected_and_the_next_round_is_told_something_must_change(team, scripted_llm):
+    scripted_llm.script(Rule(GUESS, last_user="What causes it"),
+                        Rule(f"```python\n{BUGGY}```", last_user="Rewrite", times=1),
+                        Rule(f"```python\n{FIXED}```", last_user="Rewrite"))
+    result = await team.explain_and_fix(request())
+    assert result.ok and result.rounds == 2
+    second = scripted_llm.completions[-1]
+    assert "identical to the current code" in second.last_user_message
+    assert "something in it must change" in second.last_user_message
+    assert second.body["temperature"] > 0, "a later round samples differently"
