@@ -24,8 +24,8 @@ from .team_payloads import GenerateRequest, Proposal, ProposeFix
 
 log = logging.getLogger(__name__)
 
-CANDIDATE_TEMPERATURES = (0.0, 0.3, 0.6, 0.8, 1.0)
-FIX_STYLES = ("suspect", "plain", "cause")
+CANDIDATES = (("suspect", 0.0), ("plain", 0.0), ("cause", 0.0), ("suspect", 0.5), ("plain", 0.5))
+"""How candidate fixes differ (``team.fixCandidates``): which lead from diagnosis each is given, and its temperature."""
 
 
 class GenerationAgent:
@@ -91,22 +91,38 @@ def fix_hint(subtask: ProposeFix) -> str:
     """What diagnosis found, as this candidate is told it. A known cause (our review's, the parser's) is a fact. A
     cause the model guessed is often wrong and, stated as fact, leads a small model astray: the candidates get it
     as a lead instead — the suspect line, nothing, or the guessed cause marked as a guess — so that they differ."""
+    return _candidate_plan(subtask)[subtask.candidate - 1][0]
+
+
+def fix_temperature(subtask: ProposeFix) -> float:
+    """The first candidate of the first round is the model's best guess (temperature 0); later rounds sample more
+    widely, so that they can differ from what was already tried."""
+    return min(1.0, 0.2 * (subtask.round - 1) + _candidate_plan(subtask)[subtask.candidate - 1][1])
+
+
+def _candidate_plan(subtask: ProposeFix) -> list[tuple[str, float]]:
+    """(hint, temperature) for candidates 1..n: the leads first at temperature 0, then the same leads sampled
+    warmer; a candidate that would repeat an earlier one's request exactly is sampled warmer still."""
     request, explanation = subtask.request, subtask.explanation
-    if cause_is_known(request):
-        return f"Cause: {explanation.cause}"
-    style = FIX_STYLES[(subtask.candidate - 1) % len(FIX_STYLES)]
+    plan: list[tuple[str, float]] = []
+    for number in range(max(subtask.candidate, 1)):
+        if cause_is_known(request):
+            hint, temperature = f"Cause: {explanation.cause}", 0.0
+        else:
+            style, temperature = CANDIDATES[number % len(CANDIDATES)]
+            hint = _lead(style, explanation)
+        while (hint, temperature) in plan:
+            temperature = round(temperature + 0.3, 2)
+        plan.append((hint, temperature))
+    return plan
+
+
+def _lead(style: str, explanation) -> str:
     if style == "suspect" and explanation.suspect:
         return f"A colleague suspects this line: `{explanation.suspect.strip()}` (the bug may be elsewhere)."
     if style == "cause" and explanation.cause:
         return f"A first look suggests: {explanation.cause} (this may be wrong)."
     return ""
-
-
-def fix_temperature(subtask: ProposeFix) -> float:
-    """The first candidate of the first round is the model's best guess (temperature 0); later rounds and further
-    candidates sample more widely, so that they can differ from what was already tried."""
-    spread = CANDIDATE_TEMPERATURES[min(subtask.candidate, len(CANDIDATE_TEMPERATURES)) - 1]
-    return min(1.0, 0.2 * (subtask.round - 1) + spread)
 
 
 def _widen_to_unit_if_rewritten(snapshot, start: int, end: int, code: str) -> tuple[int, int]:

@@ -98,21 +98,19 @@ def fix_request(text: str) -> FixRequest:
     return FixRequest(snapshot, 4, 7, "fails its tests", "pytest")
 
 
-def at_temperature(value: float):
-    return lambda body: abs(float(body.get("temperature", -1)) - value) < 1e-6
-
-
 async def test_with_doctests_the_first_candidate_whose_examples_pass_is_offered(make_llm_client, scripted_llm):
     scripted_llm.script(Rule(EXPLAIN, last_user="What causes it"),
-                        Rule(f"```python\n{WRONG}\n```", last_user="Rewrite", when=at_temperature(0.0)),
-                        Rule(f"```python\n{RIGHT}\n```", last_user="Rewrite", when=at_temperature(0.3)))
+                        Rule(f"```python\n{WRONG}\n```", last_user="suspects this line"),
+                        Rule(f"```python\n{RIGHT}\n```", last_user="Rewrite"))
     async with Team(make_llm_client(), deadline_s=60, fix_candidates=3, run_doctests=True) as team:
         result = await team.explain_and_fix(fix_request(BUGGY))
     assert result.ok, result.reason
     assert [e.new_text.strip() for e in result.edits] == ["longest = max(longest, length + 1)"]
     assert "its 2 example(s) pass" in result.reason
     proposals = [r for r in scripted_llm.completions if "Rewrite" in r.last_user_message]
-    assert [r.body["temperature"] for r in proposals] == [0.0, 0.3], "it stops at the first candidate that passes"
+    assert len(proposals) == 2, "it stops at the first candidate that passes"
+    assert "suspects this line" in proposals[0].last_user_message
+    assert "suspects" not in proposals[1].last_user_message, "the second candidate is asked differently"
 
 
 async def test_a_fix_whose_examples_fail_is_never_offered_and_the_next_round_hears_why(make_llm_client,
@@ -129,7 +127,7 @@ async def test_a_fix_whose_examples_fail_is_never_offered_and_the_next_round_hea
 
 async def test_without_doctests_review_prefers_the_fix_most_candidates_agree_on(make_llm_client, scripted_llm):
     scripted_llm.script(Rule(EXPLAIN, last_user="What causes it"),
-                        Rule(f"```python\n{WRONG}\n```", last_user="Rewrite", when=at_temperature(0.0)),
+                        Rule(f"```python\n{WRONG}\n```", last_user="suspects this line"),
                         Rule(f"```python\n{RIGHT}\n```", last_user="Rewrite"))
     async with Team(make_llm_client(), deadline_s=60, fix_candidates=3) as team:
         result = await team.explain_and_fix(fix_request(BUGGY))

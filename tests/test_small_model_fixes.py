@@ -80,3 +80,20 @@ async def test_an_unchanged_answer_is_rejected_and_the_next_round_is_told_someth
     assert "identical to the current code" in second.last_user_message
     assert "something in it must change" in second.last_user_message
     assert second.body["temperature"] > 0, "a later round samples differently"
+
+
+async def test_candidates_are_asked_differently_and_never_repeat_a_request(llm_client, scripted_llm):
+    scripted_llm.script(Rule(GUESS.replace('"line": "result = result + alphabet[i]"', '"line": ""'),
+                             last_user="What causes it"),
+                        Rule(f"```python\n{FIXED}```", last_user="Rewrite"))
+    async with Team(llm_client, deadline_s=30, fix_candidates=4) as team:
+        result = await team.explain_and_fix(request())
+        known = await team.explain_and_fix(request(known_cause="The digits come out reversed."))
+    assert result.ok and known.ok
+    asked = [(r.last_user_message, r.body["temperature"]) for r in scripted_llm.completions
+             if "Rewrite" in r.last_user_message]
+    assert len(asked) == 8 and len(set(asked)) == 8, "no candidate is a repeat (it would come from the reply cache)"
+    guessed, stated = asked[:4], asked[4:]
+    assert any("first look suggests" in prompt for prompt, _ in guessed), "the guessed cause is one candidate's lead"
+    assert all("Cause: The digits come out reversed." in prompt for prompt, _ in stated)
+    assert [temperature for _, temperature in stated] == [0.0, 0.3, 0.6, 0.9]
