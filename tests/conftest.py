@@ -36,3 +36,20 @@ async def make_llm_client(scripted_llm):
 async def llm_client(make_llm_client):
     """An LlmClient with default settings talking to the ``scripted_llm`` server."""
     return make_llm_client()
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A git repository in a temp dir with the sample module committed (tests may override it)."""
+    from sample_module import STATS
+    from scripted_editor import GitProject
+
+    project = GitProject.create(tmp_path / "repo")
+    project.commit({"stats.py": STATS})
+    return project
+
+
+@pytest.fixture
+def review_cache(tmp_path):
+    """Where the server under test keeps its review cache: never the user's."""
+    return tmp_path / "review-cache.sqlite3"

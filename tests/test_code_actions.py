@@ -33,18 +33,6 @@ CONTENT_MODIFIED = -32801
 REQUEST_CANCELLED = -32800
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> GitProject:
-    project = GitProject.create(tmp_path / "repo")
-    project.commit({"stats.py": STATS})
-    return project
-
-
-@pytest.fixture
-def review_cache(tmp_path: Path) -> Path:
-    return tmp_path / "review-cache.sqlite3"
-
-
 def open_buggy(client: FeatureClient, project: GitProject) -> EditorDocument:
     """stats.py opened, then its checksum broken by an edit (version 2)."""
     doc = client.track(EditorDocument(project.uri("stats.py"), STATS))

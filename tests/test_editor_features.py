@@ -26,18 +26,6 @@ BUGGY_LINE = 'return format(zlib.crc32(data) & 0xFFFF, "08x")'
 CAUSE = "The mask keeps 16 bits."
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> GitProject:
-    project = GitProject.create(tmp_path / "repo")
-    project.commit({"stats.py": STATS})
-    return project
-
-
-@pytest.fixture
-def review_cache(tmp_path: Path) -> Path:
-    return tmp_path / "review-cache.sqlite3"
-
-
 async def command(client: FeatureClient, name: str, *arguments: Any) -> Any:
     return await asyncio.wait_for(client.workspace_execute_command_async(types.ExecuteCommandParams(
         command=name, arguments=list(arguments))), WAIT_S)

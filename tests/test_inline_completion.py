@@ -24,18 +24,6 @@ BODY = "return max(low, min(value, high))"
 REQUEST_CANCELLED = -32800
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> GitProject:
-    project = GitProject.create(tmp_path / "repo")
-    project.commit({"stats.py": STATS})
-    return project
-
-
-@pytest.fixture
-def review_cache(tmp_path: Path) -> Path:
-    return tmp_path / "review-cache.sqlite3"
-
-
 def completion_params(doc: EditorDocument, index: int) -> types.InlineCompletionParams:
     return types.InlineCompletionParams(
         text_document=types.TextDocumentIdentifier(uri=doc.uri), position=doc.position(index),

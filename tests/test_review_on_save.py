@@ -26,18 +26,6 @@ UNCHANGED_BODIES = ("ordered[middle - 1]", "Counter(values)", "def median", "def
                     "fields[key.strip().lower()]", "def histogram", "squares / (len(values) - 1)")
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> GitProject:
-    project = GitProject.create(tmp_path / "repo")
-    project.commit({"stats.py": STATS})
-    return project
-
-
-@pytest.fixture
-def review_cache(tmp_path: Path) -> Path:
-    return tmp_path / "review-cache.sqlite3"
-
-
 async def review_diagnostics(client: FeatureClient, uri: str, pulls: bool, version: int,
                              since: int) -> list[types.Diagnostic]:
     """The review diagnostics the editor shows for ``version``: pushed after mark ``since``, or pulled (the review's
