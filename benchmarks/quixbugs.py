@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import difflib
 import json
+import os
 import re
 import sys
 import time
@@ -216,6 +217,16 @@ class DirectSide:
         await self.client.close()
 
 
+async def cold_start_answer(base_url: str, model: str) -> str:
+    """A tiny first request: the embedded model's cold start ends with its answer."""
+    import openai
+
+    async with openai.AsyncOpenAI(base_url=base_url, api_key="no-key", max_retries=0, timeout=120) as client:
+        reply = await client.chat.completions.create(
+            model=model, max_tokens=4, temperature=0, messages=[{"role": "user", "content": "Say OK."}])
+    return reply.choices[0].message.content or ""
+
+
 # -- reporting ---------------------------------------------------------------------------------------------------
 
 def table(rows: list[Outcome], side: str) -> str:
@@ -275,14 +286,18 @@ async def run(args: argparse.Namespace) -> int:
         embedded = EmbeddedModel()
         began = time.monotonic()
         base_url = await embedded.base_url()
-        print(f"embedded model ready at {base_url} in {time.monotonic() - began:.1f} s", flush=True)
-    import os
+        ready = time.monotonic() - began
+        await cold_start_answer(base_url, model)
+        print(f"embedded model: ready at {base_url} {ready:.1f} s after launch, first answer (cold start) after "
+              f"{time.monotonic() - began:.1f} s", flush=True)
     api_key = os.environ.get("OPENAI_API_KEY", "no-key")
     settings: dict[str, Any] = {"llm": {"baseUrl": base_url, "model": model},
                                 "team": {"fixCandidates": args.candidates, "runDoctests": args.doctests},
                                 "review": {"onSave": False}}
     if args.deadline:
         settings["llm"]["taskDeadlineS"] = args.deadline
+    if args.request_timeout:
+        settings["llm"]["requestTimeoutS"] = args.request_timeout
     workdir = Path(args.workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     team = TeamSide(settings, workdir, timeout_s=args.timeout, show=args.show) if "team" in sides else None
@@ -331,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-url", help="an OpenAI-compatible endpoint (default: start the embedded model)")
     parser.add_argument("--model", help=f"the model name (default {EMBEDDED_MODEL})")
     parser.add_argument("--deadline", type=float, help="llm.taskDeadlineS for the team (default: the server's)")
+    parser.add_argument("--request-timeout", type=float,
+                        help="llm.requestTimeoutS for the team (default: the server's; raise it on a busy machine)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for one fix (default 900)")
     parser.add_argument("--test-timeout", type=float, default=30.0, help="seconds for a program's tests")
     parser.add_argument("--results", default="benchmarks/.cache/quixbugs-results.jsonl",
