@@ -272,11 +272,13 @@ async def run(args: argparse.Namespace) -> int:
     config = f"candidates={args.candidates} doctests={args.doctests} model={args.model or EMBEDDED_MODEL}"
     results = Path(args.results)
     results.parent.mkdir(parents=True, exist_ok=True)
+    sides = [side for side in ("team", "direct") if side in args.sides.split(",")]
+    if args.report:
+        return report(load_results(results, config), sides, config)
     done = load_results(results, config) if args.resume else []
     if not args.resume and results.exists():
         results.unlink()
     done_keys = {(row.program, row.side) for row in done}
-    sides = [side for side in ("team", "direct") if side in args.sides.split(",")]
 
     embedded = None
     base_url, model = args.base_url, args.model or EMBEDDED_MODEL
@@ -324,6 +326,11 @@ async def run(args: argparse.Namespace) -> int:
             await direct.close()
         if embedded is not None:
             await embedded.stop()
+    return report(rows, sides, config)
+
+
+def report(rows: list[Outcome], sides: list[str], config: str) -> int:
+    """Print both tables and the totals; 1 when the team made an edit that does not parse."""
     print(f"\nconfig: {config}")
     for side_name in sides:
         print(table(rows, side_name))
@@ -353,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", default="benchmarks/.cache/quixbugs-results.jsonl",
                         help="JSON lines, one outcome per line")
     parser.add_argument("--resume", action="store_true", help="keep the results file's outcomes for this config")
+    parser.add_argument("--report", action="store_true", help="only print the tables of the results file")
     parser.add_argument("--workdir", default="/tmp/quixbugs-work", help="where the buggy files are written")
     parser.add_argument("--show", action="store_true", help="print each team task's trace and diff")
     args = parser.parse_args(argv)
