@@ -43,7 +43,11 @@ from quixbugs_scoring import Program, parses, programs, run_tests  # noqa: E402
 from lsprotocol import types  # noqa: E402
 
 from metagpt_lsp.agents.code_blocks import extract_code_block  # noqa: E402
-from metagpt_lsp.agents.llm_settings import EMBEDDED_MODEL  # noqa: E402
+from metagpt_lsp.agents.llm_settings import (  # noqa: E402
+    EMBEDDED_MODEL,
+    EMBEDDED_REQUEST_TIMEOUT_S,
+    EMBEDDED_TASK_DEADLINE_S,
+)
 from metagpt_lsp.agents.snapshot import DocumentSnapshot, Position  # noqa: E402
 from metagpt_lsp.server.check import CheckClient, client_capabilities  # noqa: E402
 
@@ -296,6 +300,10 @@ async def run(args: argparse.Namespace) -> int:
     settings: dict[str, Any] = {"llm": {"baseUrl": base_url, "model": model},
                                 "team": {"fixCandidates": args.candidates, "runDoctests": args.doctests},
                                 "review": {"onSave": False}}
+    if embedded is not None:
+        # The server gives the embedded model these timeouts when it starts it itself; here the harness started it
+        # (so both sides share one model), so the server would otherwise treat it as any endpoint.
+        settings["llm"].update(requestTimeoutS=EMBEDDED_REQUEST_TIMEOUT_S, taskDeadlineS=EMBEDDED_TASK_DEADLINE_S)
     if args.deadline:
         settings["llm"]["taskDeadlineS"] = args.deadline
     if args.request_timeout:
@@ -354,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", help=f"the model name (default {EMBEDDED_MODEL})")
     parser.add_argument("--deadline", type=float, help="llm.taskDeadlineS for the team (default: the server's)")
     parser.add_argument("--request-timeout", type=float,
-                        help="llm.requestTimeoutS for the team (default: the server's; raise it on a busy machine)")
+                        help="llm.requestTimeoutS for the team (default: 300 s for the embedded model, else the server's)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for one fix (default 900)")
     parser.add_argument("--test-timeout", type=float, default=30.0, help="seconds for a program's tests")
     parser.add_argument("--results", default="benchmarks/.cache/quixbugs-results.jsonl",
