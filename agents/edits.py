@@ -1,7 +1,8 @@
 """Patches: a model's replacement for a node, fitted to the document, checked, and cut into minimal text edits.
 
 A model's code rarely sits where it should: it is dedented, or re-indented with tabs, or wrapped in the
-surrounding line. :func:`fit_replacement` re-indents it to the node's column. :func:`verify_patch` applies it to
+surrounding line, or it goes on past the node with the code that follows it. :func:`without_repeated_context` drops
+what the model repeated of the text around the node; :func:`fit_replacement` re-indents it to the node's column. :func:`verify_patch` applies it to
 the snapshot's bytes and parses the result: a patch that adds ERROR/MISSING nodes, or that changes nothing, is
 rejected with a reason the next round can read. :func:`minimal_edits` turns an accepted patch into the few text
 edits that really differ, so an editor's undo, cursor and other text are disturbed as little as possible.
@@ -49,6 +50,36 @@ class PatchVerdict:
 
 def _indent_of(line: str) -> str:
     return line[: len(line) - len(line.lstrip(" \t"))]
+
+
+MIN_REPEATED_LINES = 2
+"""A reply's first or last lines are taken for a repeat of the text around the target only from this many non-blank
+lines on: one line alike (a ``return``, a closing bracket) is as likely meant as repeated."""
+
+
+def without_repeated_context(snapshot: DocumentSnapshot, start_byte: int, end_byte: int, code: str) -> str:
+    """``code`` without the lines it repeats of the document right after ``end_byte`` (or right before
+    ``start_byte``). Asked to fix a function's header, a model answers with the whole function: put in place of the
+    header, its body would appear twice. Lines compare without their indentation; at least
+    :data:`MIN_REPEATED_LINES` non-blank ones must agree, and some code must remain."""
+    lines = code.replace("\r\n", "\n").strip("\n").split("\n")
+    after = [line.strip() for line in decode(snapshot.source[end_byte:]).splitlines() if line.strip()]
+    before = [line.strip() for line in decode(snapshot.source[:start_byte]).splitlines() if line.strip()]
+    lines = _drop_repeat(lines, after, from_end=True)
+    lines = _drop_repeat(lines, before, from_end=False)
+    return "\n".join(lines)
+
+
+def _drop_repeat(lines: list[str], context: list[str], from_end: bool) -> list[str]:
+    """Drop the longest run of ``lines``' last (or first) non-blank lines that equals the start of the text after
+    the target (``context`` read forwards), or the end of the text before it."""
+    kept = [index for index, line in enumerate(lines) if line.strip()]
+    for count in range(len(kept) - 1, MIN_REPEATED_LINES - 1, -1):
+        chosen = kept[-count:] if from_end else kept[:count]
+        stripped = [lines[index].strip() for index in chosen]
+        if stripped == (context[:count] if from_end else context[-count:]):
+            return lines[:chosen[0]] if from_end else lines[chosen[-1] + 1:]
+    return lines
 
 
 def fit_replacement(snapshot: DocumentSnapshot, start_byte: int, end_byte: int, code: str) -> str:

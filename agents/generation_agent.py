@@ -13,7 +13,7 @@ from . import prompts
 from .code_blocks import extract_code_block
 from .code_units import unit_node_at
 from .diagnosis_agent import cause_is_known, with_evidence
-from .edits import Patch, fit_replacement
+from .edits import Patch, fit_replacement, without_repeated_context
 from .languages import parser
 from .llm_client import LlmClient
 from .llm_errors import LlmBadReply
@@ -55,6 +55,7 @@ class GenerationAgent:
         code = self._code_of(reply.text, snapshot.language_name, reply.truncated)
         code = _definition_named(snapshot, _unit_name(snapshot, start, end), code)
         start, end = _widen_to_unit_if_rewritten(snapshot, start, end, code)
+        code = without_repeated_context(snapshot, start, end, code)
         new_text = fit_replacement(snapshot, start, end, code)
         return Proposal(Patch(snapshot.uri, snapshot.version, start, end, new_text), f"round {subtask.round}")
 

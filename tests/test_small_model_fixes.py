@@ -10,6 +10,7 @@ import pytest
 
 from metagpt_lsp.agents.coordinator import Team
 from metagpt_lsp.agents.snapshot import DocumentSnapshot
+from metagpt_lsp.agents.syntax_errors import syntax_problems
 from metagpt_lsp.agents.team_payloads import FixRequest
 from scripted_llm import Rule
 
@@ -97,3 +98,37 @@ async def test_candidates_are_asked_differently_and_never_repeat_a_request(llm_c
     assert any("first look suggests" in prompt for prompt, _ in guessed), "the guessed cause is one candidate's lead"
     assert all("Cause: The digits come out reversed." in prompt for prompt, _ in stated)
     assert [temperature for _, temperature in stated] == [0.0, 0.3, 0.6, 0.9]
+
+
+CLAMP = '''def is_palindrome(word):
+    return word == word[::-1]
+
+
+def clamp(value, low, high)
+    """value limited to the range [low, high]."""
+    return max(low, min(value, high))
+'''
+
+
+async def test_a_whole_function_answer_to_a_broken_header_does_not_repeat_the_body(team, scripted_llm):
+    """The README's example: the syntax error's target is the header; the model answers with the whole function."""
+    fixed = CLAMP.replace("def clamp(value, low, high)", "def clamp(value, low, high):")
+    whole = fixed.split("\n\n\n")[1]
+    scripted_llm.script(Rule(f"```python\n{whole}\n```", last_user="Rewrite"))
+    snapshot = DocumentSnapshot.open("file:///tmp/clamp.py", 4, CLAMP, "python")
+    (problem,) = syntax_problems(snapshot.tree, snapshot.source)
+    fix = FixRequest(snapshot, problem.start_byte, problem.end_byte, problem.message, "metagpt-lsp", "syntax")
+    result = await team.explain_and_fix(fix)
+    assert result.ok, result.reason
+    assert applied(fix, result.edits) == fixed
+
+
+def test_a_reply_that_only_resembles_the_following_line_keeps_it():
+    from metagpt_lsp.agents.edits import without_repeated_context
+
+    text = "def f(x):\n    x += 1\n    x += 1\n    return x\n"
+    snapshot = DocumentSnapshot.open("file:///tmp/f.py", 1, text, "python")
+    start = snapshot.source.index(b"x += 1")
+    end = start + len("x += 1")
+    assert without_repeated_context(snapshot, start, end, "x += 2\nx += 1") == "x += 2\nx += 1", "one line alike"
+    assert without_repeated_context(snapshot, start, end, "x += 2\nx += 1\nreturn x") == "x += 2"
