@@ -112,6 +112,8 @@ class FileReport:
     fixed: str
     fixes_applied: int = 0
     notes: list[str] | None = None
+    fixed_findings: list[Finding] | None = None
+    """The findings that ``--fix`` found an edit for (they are gone from ``findings``)."""
 
 
 def _apply(text: str, edits: list[types.TextEdit]) -> str:
@@ -182,6 +184,7 @@ async def _check_file(client: CheckClient, path: Path, fix: bool, timeout: float
         current = _apply(current, outcome)
         version += 1
         report.fixes_applied += 1
+        report.fixed_findings = [*(report.fixed_findings or []), Finding(path, diagnostic)]
         client.text_document_did_change(types.DidChangeTextDocumentParams(
             text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
             content_changes=[types.TextDocumentContentChangeWholeDocument(text=current)]))
@@ -234,6 +237,8 @@ def run_check(paths: list[str], timeout: float = 600.0, log_level: str = "warnin
     reports, problems = asyncio.run(check_files(files, timeout, log_level, fix or apply, review_all))
     remaining = 0
     for report in reports:
+        for finding in report.fixed_findings or []:
+            print(f"{finding} (fixed{'' if apply else ' in the diff below'})")
         for finding in report.findings:
             print(finding)
         remaining += len(report.findings)
@@ -250,7 +255,7 @@ def run_check(paths: list[str], timeout: float = 600.0, log_level: str = "warnin
     fixed = sum(report.fixes_applied for report in reports)
     summary = f"{len(reports)} file(s) checked, {remaining} finding(s)"
     if fix or apply:
-        summary += f", {fixed} fix(es) {'written' if apply else 'shown as a diff (use --apply to write them)'}"
+        summary += (f" left, {fixed} fix(es) {'written' if apply else 'shown as a diff (use --apply to write them)'}")
     print(summary, file=sys.stderr)
     if complaints or len(reports) < len(files):
         return 2

@@ -78,12 +78,16 @@ async def test_fix_prints_a_diff_and_apply_writes_it(project: GitProject, tmp_pa
     assert shown.returncode == 1, "a diff that was not written leaves the finding in the file"
     assert (project.root / "stats.py").read_text() == BUGGY, "--fix alone must not write"
     assert "1 fix(es) shown as a diff" in shown.stderr
+    line = BUGGY.splitlines().index(f"    {BUGGY_LINE}") + 1
+    found = f"stats.py:{line}:5: error: {PROBLEM} [metagpt-review]"
+    assert shown.stdout.splitlines()[0] == f"{found} (fixed in the diff below)", "the finding is still shown"
 
     written = await check(project, scripted_llm, cache, "--fix", "--apply", "stats.py")
     assert written.returncode == 0, written.stderr
     assert diff_lines(written.stdout) == [f"-    {BUGGY_LINE}", f"+    {GOOD_LINE}"]
     assert (project.root / "stats.py").read_text() == STATS
     assert "1 fix(es) written" in written.stderr
+    assert written.stdout.splitlines()[0] == f"{found} (fixed)"
 
     again = await check(project, scripted_llm, cache, "stats.py")
     assert (again.returncode, again.stdout) == (0, ""), again.stderr
