@@ -51,7 +51,7 @@ class Team:
         self.fix_candidates = max(1, fix_candidates)
         self.broker = Broker(router=self.graph)
         review = ReviewAgent(llm, review_cache, run_examples=run_doctests)
-        for agent in (DiagnosisAgent(llm, run_examples=run_doctests), GenerationAgent(llm), review):
+        for agent in (DiagnosisAgent(llm), GenerationAgent(llm), review):
             self.broker.subscribe(agent)
         self.last_task_id: str | None = None
 

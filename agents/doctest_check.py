@@ -26,8 +26,6 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
-from urllib.request import url2pathname
 
 DEFAULT_TIMEOUT_S = 10.0
 MEMORY_CAP_BYTES = 2 * 1024 ** 3
@@ -138,12 +136,6 @@ def _runnable(example_source: str, known: set[str]) -> bool:
                        and isinstance(node.ctx, ast.Store)}
     return all(node.id in defined for node in ast.walk(tree) if isinstance(node, ast.Name)
                and isinstance(node.ctx, ast.Load))
-
-
-def module_path_of(uri: str) -> str | None:
-    """The file behind a ``file:`` URI (its folder goes on ``sys.path`` for sibling imports), None otherwise."""
-    parsed = urlparse(uri)
-    return url2pathname(parsed.path) if parsed.scheme == "file" else None
 
 
 def _limit_memory() -> None:

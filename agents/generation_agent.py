@@ -12,7 +12,7 @@ import logging
 from . import prompts
 from .code_blocks import extract_code_block
 from .code_units import unit_node_at
-from .diagnosis_agent import cause_is_known, with_evidence
+from .diagnosis_agent import cause_is_known
 from .edits import Patch, fit_replacement, without_repeated_context
 from .languages import parser
 from .llm_client import LlmClient
@@ -48,8 +48,7 @@ class GenerationAgent:
         start, end = explanation.target_start, explanation.target_end
         target = snapshot.source[start:end].decode("utf-8", "surrogatepass")
         messages = prompts.propose_fix(context_for(snapshot, start, end), _dedented_first_line(snapshot, start, target),
-                                       with_evidence(request.message, explanation.evidence), fix_hint(subtask),
-                                       subtask.rejections,
+                                       request.message, fix_hint(subtask), subtask.rejections,
                                        _whole_unit_subject(snapshot, start, end))
         reply = await self.llm.complete(messages, task_id=task_id, temperature=fix_temperature(subtask))
         code = self._code_of(reply.text, snapshot.language_name, reply.truncated)

@@ -17,13 +17,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import replace
+from typing import Sequence
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 from . import prompts
 from .anchoring import locate_snippet
 from .code_units import CodeUnit, innermost_unit
-from .doctest_check import DEFAULT_TIMEOUT_S, module_path_of, run_examples
+from .doctest_check import DEFAULT_TIMEOUT_S, run_examples
 from .edits import ByteEdit, verify_patch
 from .llm_client import LlmClient
 from .messages import Message, MessageKind
@@ -65,7 +67,7 @@ class ReviewAgent:
         if unit is None:
             return replace(verification, examples="inconclusive")
         patched = _patched_text(snapshot.source, verification.edits)
-        run = await run_examples(patched, unit.name, module_path_of(snapshot.uri), self.examples_timeout_s)
+        run = await run_examples(patched, unit.name, _local_path(snapshot.uri), self.examples_timeout_s)
         if run.failed:
             return Verification(False, f"the fixed {unit.name} fails its own examples: {run.summary}",
                                 examples=run.verdict)
@@ -138,6 +140,12 @@ def _patched_text(source: bytes, edits: Sequence[ByteEdit]) -> str:
     for edit in sorted(edits, key=lambda e: e.start_byte, reverse=True):
         source = source[:edit.start_byte] + edit.new_text.encode("utf-8", "surrogatepass") + source[edit.end_byte:]
     return source.decode("utf-8", "surrogatepass")
+
+
+def _local_path(uri: str) -> str | None:
+    """The file behind a ``file:`` URI (its folder goes on ``sys.path`` for sibling imports), None otherwise."""
+    parsed = urlparse(uri)
+    return url2pathname(parsed.path) if parsed.scheme == "file" else None
 
 
 def _clean(findings: object) -> list[dict[str, str]]:

@@ -39,8 +39,6 @@ class Explanation:
     target_start: int
     target_end: int
     suspect: str = ""
-    evidence: str = ""
-    """What running the function's own examples on the code as it is showed (opt-in): a fact, not a guess."""
 
     def summary(self) -> str:
         return f"{self.cause[:60]} -> bytes {self.target_start}-{self.target_end}"

@@ -134,26 +134,3 @@ async def test_without_doctests_review_prefers_the_fix_most_candidates_agree_on(
     assert result.ok
     assert [e.new_text.strip() for e in result.edits] == ["longest = max(longest, length + 1)"]
     assert len([r for r in scripted_llm.completions if "Rewrite" in r.last_user_message]) == 3
-
-
-async def test_with_doctests_the_failing_example_is_evidence_for_diagnosis_and_every_proposal(make_llm_client,
-                                                                                             scripted_llm):
-    scripted_llm.script(Rule(EXPLAIN, last_user="What causes it"),
-                        Rule(f"```python\n{RIGHT}\n```", last_user="Rewrite"))
-    async with Team(make_llm_client(), deadline_s=60, fix_candidates=2, run_doctests=True) as team:
-        result = await team.explain_and_fix(fix_request(BUGGY))
-    assert result.ok, result.reason
-    buggy_gives = (await run_examples(BUGGY, "lis")).summary
-    assert "expected '3'" in buggy_gives
-    asked = [r.last_user_message for r in scripted_llm.completions]
-    assert "What causes it" in asked[0] and buggy_gives in asked[0]
-    assert all(buggy_gives in prompt for prompt in asked[1:] if "Rewrite" in prompt)
-
-
-async def test_without_doctests_nothing_is_run_and_no_example_is_quoted(make_llm_client, scripted_llm):
-    scripted_llm.script(Rule(EXPLAIN, last_user="What causes it"),
-                        Rule(f"```python\n{RIGHT}\n```", last_user="Rewrite"))
-    async with Team(make_llm_client(), deadline_s=60) as team:
-        result = await team.explain_and_fix(fix_request(BUGGY))
-    assert result.ok, result.reason
-    assert not any("Running its own examples" in r.last_user_message for r in scripted_llm.completions)
