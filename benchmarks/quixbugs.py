@@ -48,8 +48,7 @@ from metagpt_lsp.agents.llm_settings import (  # noqa: E402
     EMBEDDED_REQUEST_TIMEOUT_S,
     EMBEDDED_TASK_DEADLINE_S,
 )
-from metagpt_lsp.agents.snapshot import DocumentSnapshot, Position  # noqa: E402
-from metagpt_lsp.server.check import CheckClient, client_capabilities  # noqa: E402
+from metagpt_lsp.server.check import CheckClient, apply_text_edits, client_capabilities  # noqa: E402
 
 DIRECT_PROMPT = ("This Python program has a bug: it fails its tests. Fix the bug. Reply with the complete fixed "
                  "program in one ```python block.\n\n```python\n{program}\n```")
@@ -81,17 +80,6 @@ def function_name_range(text: str, name: str) -> types.Range:
                 return types.Range(start=types.Position(line=number, character=match.start(1)),
                                    end=types.Position(line=number, character=match.end(1)))
     raise ValueError(f"no function definition in {name}")
-
-
-def apply_edits(text: str, edits: list[types.TextEdit]) -> str:
-    """The editor's side of a workspace edit: LSP ranges (UTF-16) applied to ``text``, last first."""
-    snapshot = DocumentSnapshot.open("file:///quixbugs", 0, text)
-    data = snapshot.source
-    for edit in sorted(edits, key=lambda e: (e.range.start.line, e.range.start.character), reverse=True):
-        start = snapshot.offset_at(Position(edit.range.start.line, edit.range.start.character))
-        end = snapshot.offset_at(Position(edit.range.end.line, edit.range.end.character))
-        data = data[:start] + edit.new_text.encode("utf-8", "surrogatepass") + data[end:]
-    return data.decode("utf-8", "surrogatepass")
 
 
 def score_text(program: Program, text: str | None, why_none: str, test_timeout_s: float) -> tuple[str, str]:
@@ -188,7 +176,7 @@ class TeamSide:
         change = edit.document_changes[0]
         if not isinstance(change, types.TextDocumentEdit) or change.text_document.version != 1:
             return None, "the edit was not a TextDocumentEdit for version 1"
-        return apply_edits(text, [e for e in change.edits if isinstance(e, types.TextEdit)]), ""
+        return apply_text_edits(text, [e for e in change.edits if isinstance(e, types.TextEdit)]), ""
 
 
 # -- the baseline: one direct call -------------------------------------------------------------------------------

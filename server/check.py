@@ -15,7 +15,7 @@ import asyncio
 import difflib
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lsprotocol import types
@@ -112,11 +112,11 @@ class FileReport:
     fixed: str
     fixes_applied: int = 0
     notes: list[str] | None = None
-    fixed_findings: list[Finding] | None = None
+    fixed_findings: list[Finding] = field(default_factory=list)
     """The findings that ``--fix`` found an edit for (they are gone from ``findings``)."""
 
 
-def _apply(text: str, edits: list[types.TextEdit]) -> str:
+def apply_text_edits(text: str, edits: list[types.TextEdit]) -> str:
     """Apply LSP text edits (UTF-16 positions) to ``text`` — the editor's side of a workspace edit."""
     from metagpt_lsp.agents.snapshot import DocumentSnapshot, Position
 
@@ -181,10 +181,10 @@ async def _check_file(client: CheckClient, path: Path, fix: bool, timeout: float
         if isinstance(outcome, str):
             notes.append(f"{path}:{diagnostic.range.start.line + 1}: not fixed: {outcome}")
             continue
-        current = _apply(current, outcome)
+        current = apply_text_edits(current, outcome)
         version += 1
         report.fixes_applied += 1
-        report.fixed_findings = [*(report.fixed_findings or []), Finding(path, diagnostic)]
+        report.fixed_findings.append(Finding(path, diagnostic))
         client.text_document_did_change(types.DidChangeTextDocumentParams(
             text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
             content_changes=[types.TextDocumentContentChangeWholeDocument(text=current)]))
@@ -237,7 +237,7 @@ def run_check(paths: list[str], timeout: float = 600.0, log_level: str = "warnin
     reports, problems = asyncio.run(check_files(files, timeout, log_level, fix or apply, review_all))
     remaining = 0
     for report in reports:
-        for finding in report.fixed_findings or []:
+        for finding in report.fixed_findings:
             print(f"{finding} (fixed{'' if apply else ' in the diff below'})")
         for finding in report.findings:
             print(finding)
