@@ -90,6 +90,22 @@ def unit_node_at(snapshot: DocumentSnapshot, start_byte: int, end_byte: int) -> 
     return None
 
 
+def enclosing_unit_node(snapshot: DocumentSnapshot, unit: tree_sitter.Node) -> tree_sitter.Node | None:
+    """The unit (function, method, class) around ``unit``, or None at module level.
+
+    Climbs by parent links, never by byte position: a nested class can start where its parent starts, and a lookup
+    by position would find the same node again.
+    """
+    if snapshot.language is None:
+        return None
+    node = unit.parent
+    while node is not None:
+        if node.type in snapshot.language.unit_types:
+            return _with_decorators(node)
+        node = node.parent
+    return None
+
+
 def _starts_line(snapshot: DocumentSnapshot, node: tree_sitter.Node) -> bool:
     line_start = node.start_byte - node.start_point[1]
     return snapshot.source[line_start:node.start_byte].strip() == b""

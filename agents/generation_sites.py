@@ -13,7 +13,7 @@ import re
 
 import tree_sitter
 
-from .code_units import unit_node_at
+from .code_units import enclosing_unit_node, unit_node_at
 from .snapshot import DocumentSnapshot
 from .team_payloads import GenerateRequest
 
@@ -88,7 +88,7 @@ def generation_site(snapshot: DocumentSnapshot, offset: int, allow_cursor: bool 
                 label = snapshot.source[name.start_byte:name.end_byte].decode() if name is not None else "function"
                 return GenerateRequest(snapshot, unit.start_byte, unit.end_byte, f"implement {label}", "stub")
             break
-        unit = unit_node_at(snapshot, unit.parent.start_byte, unit.parent.start_byte) if unit.parent else None
+        unit = enclosing_unit_node(snapshot, unit)
     if allow_cursor:
         return GenerateRequest(snapshot, offset, offset, "complete the code at the cursor", "cursor")
     return None

@@ -299,3 +299,32 @@ async def test_llm_failures_reach_the_user_as_a_clear_message(failure: str, proj
         client.save(doc)
         shown = await client.popup("review incomplete", *words, since=mark)
         assert shown.type in (types.MessageType.Warning, types.MessageType.Error)
+
+
+NESTED_SETTINGS = '''class Config:
+    class Meta:
+        ordering = ["name"]
+
+    debug = False
+
+    def describe(self):
+        return "config"
+'''
+
+
+@pytest.mark.parametrize("at", ["debug = False", 'ordering = ["name"]', "class Meta"])
+async def test_a_class_body_of_a_class_at_the_start_of_the_file_still_gets_answers(
+        at: str, project: GitProject, review_cache: Path, scripted_llm: ScriptedLlm):
+    """A nested class that begins where its parent begins (Django's and pydantic's ``class Config`` / ``Meta``): the
+    climb to the enclosing function once found the same class again and froze the server for good."""
+    async with scripted_session("visual-studio-code+inline", scripted_llm, project, review_cache) as client:
+        doc = client.track(EditorDocument(project.uri("settings.py"), NESTED_SETTINGS))
+        doc.open(client)
+        actions = await list_actions(client, doc, at)
+        assert not [a for a in actions if a.title.startswith("Generate code")], "a class body is not a stub"
+        params = types.InlineCompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=doc.uri), position=doc.position(doc.text.index(at)),
+            context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Invoked))
+        pending = client.text_document_inline_completion_async(params)
+        await asyncio.wait_for(pending, WAIT_S)  # an answer of any kind: the server is not frozen
+        assert await list_actions(client, doc, "def describe")  # and it still answers the next request
