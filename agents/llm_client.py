@@ -6,12 +6,14 @@ OpenAI's) — a repeat penalty that keeps small local models from looping. Retri
 client's, so they are logged and cancellable: rate limits (Retry-After honoured), server errors and dropped
 connections are retried with exponential backoff and jitter. Cancelling the calling task aborts the HTTP request.
 Identical requests are answered from a cache (and concurrent twins share one call), usage is counted per task,
-and the API key is never logged. Errors are the :mod:`llm_errors` family, worded for the user.
+and the API key is never logged. Errors are the :mod:`llm_errors` family, worded for the user, and nothing an
+endpoint says reaches a log line or a message unredacted (an endpoint may echo the key).
 
 The endpoint's quirks are learned once and remembered: which structured-output mode works (see
-:mod:`structured_output`) and which optional parameters it refuses with HTTP 400. The embedded model's base URL
-comes from ``base_url_provider`` on first need, so merely building a client starts nothing; ``openai`` itself is
-imported only when the first request is made.
+:mod:`structured_output`; only an answer that names the refused ``response_format`` changes it, never a passing
+failure) and which optional parameters it refuses with HTTP 400. The embedded model's base URL comes from
+``base_url_provider`` on first need, so merely building a client starts nothing; ``openai`` itself is imported only
+when the first request is made.
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ from dataclasses import dataclass, replace
 from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
 from urllib.parse import urlparse
 
-from .llm_errors import (LlmBadReply, LlmError, LlmRejected, LlmUnavailable, error_from_openai, is_retryable,
-                         retry_after_s, status_of)
+from .llm_errors import (LlmBadReply, LlmError, LlmRejected, LlmUnavailable, endpoint_text, error_from_openai,
+                         is_retryable, redacted, retry_after_s, server_text_of, status_of)
 from .llm_settings import LlmEndpoint, LlmSettings, resolve_endpoint
 from .llm_usage import TokenUsage, UsageLedger, estimate_tokens
 from .reply_cache import ReplyCache, request_key
-from .structured_output import MODES, missing_required, parse_json_reply, response_format_for, with_schema_instruction
+from .structured_output import (MODES, missing_required, parse_json_reply, refuses_structured_output,
+                                response_format_for, with_schema_instruction)
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +126,7 @@ class LlmClient:
                             yield choice.delta.content
                         finish = choice.finish_reason or finish
             except (openai.APIError, ValueError) as exc:  # a broken connection or chunk: the partial reply is worthless
-                raise self._error(exc, attempts=1) from exc
+                raise self._error(exc, attempts=1) from None  # the endpoint's own words stay out of tracebacks
             finally:
                 await stream.close()
         text = "".join(parts)
@@ -139,40 +142,46 @@ class LlmClient:
                             max_tokens: int | None = None, name: str = "reply") -> Any:
         """A JSON value that has the schema's required top-level keys, asked for in the best mode the endpoint has.
 
-        Until a mode has worked, a mode the endpoint refuses (HTTP 4xx/5xx other than 429) is skipped at once, no
-        retries, and remembered as failed; the first mode that yields JSON is remembered and used from then on.
+        Until a mode has worked, an answer that says the endpoint does not take that ``response_format`` (see
+        :func:`refuses_structured_output`) moves on to the next mode at once and for good, and says so once in the
+        log. Anything else — a passing failure (HTTP 5xx or 429 that names nothing, a dropped connection) retried
+        as any request is, a timeout — fails this call only: the mode is asked again next time. The first mode
+        that yields JSON is remembered and used from then on.
         """
         modes = [self.structured_mode] if self.structured_mode else [m for m in MODES if m not in self.failed_modes]
-        for mode in modes:
+        for index, mode in enumerate(modes):
             probing = self.structured_mode is None and mode != "text"
             asked = messages if mode == "json_schema" else with_schema_instruction(messages, schema)
             params = self._params(asked, max_tokens, None, None, response_format_for(mode, schema, name))
             try:
-                try:
-                    reply = await self._cached(params, task_id, retries=0 if probing else None)
-                except LlmError as exc:
-                    if not (probing and exc.status == 429):
-                        raise
-                    reply = await self._cached(params, task_id)  # rate limited, not refused: retry as usual
+                reply = await self._cached(params, task_id, refusal=_refuses_structured_output if probing else None)
             except LlmError as exc:
-                if not probing or exc.status is None or exc.status == 429:
+                if not probing or not refuses_structured_output(exc.status, exc.server_text):
                     raise
-                log.info("LLM endpoint %s refused structured mode %s (HTTP %s); trying the next", self.base_url,
-                         mode, exc.status)
-                self.failed_modes.add(mode)
+                self._refused_mode(mode, modes[index + 1] if index + 1 < len(modes) else None, exc)
                 continue
             try:
                 value = parse_json_reply(reply.text)
             except ValueError as exc:
                 self._cache.forget(self._key(params))  # garbage is not worth remembering: ask again next time
-                raise LlmBadReply(f"The LLM's reply was not JSON: {exc}. Try a larger llm.maxTokens or a stronger "
-                                  "llm.model.") from exc
+                reason = redacted(str(exc), (self.endpoint.api_key,))
+                raise LlmBadReply(f"The LLM's reply was not JSON: {reason}. Try a larger llm.maxTokens or a stronger "
+                                  "llm.model.") from None
             if missing := missing_required(value, schema):
                 self._cache.forget(self._key(params))
                 raise LlmBadReply(f"The LLM's JSON reply lacks {', '.join(missing)}; try a stronger llm.model.")
             self.structured_mode = mode
             return value
         raise LlmBadReply(f"The LLM endpoint {self.base_url} refused every way of asking for JSON.")
+
+    def _refused_mode(self, mode: str, next_mode: str | None, error: LlmError) -> None:
+        """The endpoint said it does not take ``mode``: never ask that way again, and say so once."""
+        if mode in self.failed_modes:
+            return
+        self.failed_modes.add(mode)
+        log.info("LLM endpoint %s does not take structured output as %s (HTTP %s: %s); asking for JSON as %s from "
+                 "now on", self.base_url, mode, error.status, endpoint_text(error.server_text, limit=120),
+                 next_mode or "nothing")
 
     # -- plumbing --------------------------------------------------------------------------------------------------
     def _params(self, messages: Messages, max_tokens: int | None, temperature: float | None,
@@ -199,10 +208,11 @@ class LlmClient:
     def _key(self, params: dict) -> str:
         return request_key(endpoint=self.endpoint.base_url or "embedded", params=params)
 
-    async def _cached(self, params: dict, task_id: str | None, retries: int | None = None) -> LlmReply:
+    async def _cached(self, params: dict, task_id: str | None,
+                      refusal: Callable[[Exception], bool] | None = None) -> LlmReply:
         async def call() -> LlmReply:
             async with self._slots:
-                completion = await self._send(params, stream=False, retries=retries)
+                completion = await self._send(params, stream=False, refusal=refusal)
             reply = self._reply_from(completion, params)
             self._ledger.charge(task_id, reply.usage)
             return reply
@@ -213,9 +223,10 @@ class LlmClient:
             return replace(reply, cached=True)
         return reply
 
-    async def _send(self, params: dict, *, stream: bool, retries: int | None = None) -> Any:
-        """One request with our retry loop; returns the openai ChatCompletion or AsyncStream."""
-        attempts = 1 + (self.settings.max_retries if retries is None else retries)
+    async def _send(self, params: dict, *, stream: bool, refusal: Callable[[Exception], bool] | None = None) -> Any:
+        """One request with our retry loop; returns the openai ChatCompletion or AsyncStream. An error for which
+        ``refusal`` is true is final: it is raised at once, not retried."""
+        attempts = 1 + self.settings.max_retries
         attempt = 0
         while True:
             attempt += 1
@@ -232,8 +243,8 @@ class LlmClient:
                 if self._learn_refused_param(exc, body):
                     attempt -= 1
                     continue
-                if not is_retryable(exc) or attempt >= attempts:
-                    raise self._error(exc, attempt) from exc
+                if not is_retryable(exc) or attempt >= attempts or (refusal is not None and refusal(exc)):
+                    raise self._error(exc, attempt) from None  # the endpoint's own words stay out of tracebacks
                 delay = self._delay(attempt, exc)
                 log.warning("LLM endpoint %s: %s; retry %d of %d in %.2f s", self.base_url, type(exc).__name__,
                             attempt, attempts - 1, delay)
@@ -259,14 +270,16 @@ class LlmClient:
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
     def _error(self, exc: Exception, attempts: int) -> LlmError:
-        return error_from_openai(exc, self.base_url, self.endpoint.model, attempts, self.settings.request_timeout_s)
+        return error_from_openai(exc, self.base_url, self.endpoint.model, attempts, self.settings.request_timeout_s,
+                                 secret=self.endpoint.api_key)
 
     def _reply_from(self, completion: Any, params: dict) -> LlmReply:
         choices = getattr(completion, "choices", None)
         message = getattr(choices[0], "message", None) if choices else None
         if message is None:
-            raise LlmBadReply(f"The LLM endpoint {self.base_url} answered without a message ({str(completion)[:80]!r}"
-                              "); is llm.baseUrl pointing at an OpenAI-compatible API?")
+            said = endpoint_text(completion, (self.endpoint.api_key,), limit=80)
+            raise LlmBadReply(f"The LLM endpoint {self.base_url} answered without a message ({said!r}); is "
+                              "llm.baseUrl pointing at an OpenAI-compatible API?")
         text = message.content or ""
         return LlmReply(text, choices[0].finish_reason, self._usage(getattr(completion, "usage", None), params, text))
 
@@ -308,3 +321,8 @@ class LlmClient:
                                      "OPENAI_BASE_URL to use another OpenAI-compatible server.") from exc
             self._base_url = str(provided).rstrip("/")
         return self._base_url
+
+
+def _refuses_structured_output(exc: Exception) -> bool:
+    return refuses_structured_output(status_of(exc), server_text_of(exc))
+

@@ -2,9 +2,10 @@
 
 Endpoints differ: OpenAI takes ``response_format={"type": "json_schema", ...}``; llama.cpp's server answers that with
 HTTP 500 but constrains output with ``{"type": "json_object", "schema": ...}``; others take neither. The client tries
-the :data:`MODES` in order and remembers the first that works. Whatever the mode, the reply is parsed tolerantly:
-the first JSON value in the text, fenced or not, with trailing commas and raw control characters inside strings
-forgiven (llama.cpp's schema grammar lets raw newlines through).
+the :data:`MODES` in order and remembers the first that works; it moves on only when the endpoint's answer names
+what it refused (:func:`refuses_structured_output`), since a bare HTTP 500 is as often a passing failure. Whatever
+the mode, the reply is parsed tolerantly: the first JSON value in the text, fenced or not, with trailing commas and
+raw control characters inside strings forgiven (llama.cpp's schema grammar lets raw newlines through).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 
 MODES = ("json_schema", "json_object", "text")
 
+_NAMES_RESPONSE_FORMAT = re.compile(r"response_format|json[_ ]?schema|json[_ ]?object", re.IGNORECASE)
+_NOT_ABOUT_THE_REQUEST = frozenset({401, 403, 404, 408, 409, 429})
 _FENCED = re.compile(r"```[ \t]*(?:json5?|JSON)?[ \t]*\n(.*?)```", re.DOTALL)
 
 
@@ -27,6 +30,16 @@ def response_format_for(mode: str, schema: dict, name: str = "reply") -> dict | 
     if mode == "text":
         return None
     raise ValueError(f"unknown structured output mode {mode!r}; expected one of {MODES}")
+
+
+def refuses_structured_output(status: int | None, server_text: str) -> bool:
+    """Whether an endpoint's error answer says it does not take the ``response_format`` it was sent: an HTTP error
+    whose text names ``response_format``, ``json_schema`` or ``json_object`` (OpenAI-style 400 "Unrecognized request
+    argument", a validation error's 422, llama.cpp's 500 "response_format type must be one of ..."). A bare 5xx, a
+    rate limit, a key or model error or a timeout (no status) says nothing about the mode."""
+    if status is None or status in _NOT_ABOUT_THE_REQUEST:
+        return False
+    return bool(_NAMES_RESPONSE_FORMAT.search(server_text))
 
 
 def with_schema_instruction(messages: list[dict], schema: dict) -> list[dict]:

@@ -170,13 +170,44 @@ async def test_json_schema_is_used_where_it_works(scripted_llm, llm_client):
     assert request.body["messages"] == ASK and llm_client.structured_mode == "json_schema"
 
 
-async def test_an_endpoint_without_json_modes_gets_plain_text_parsed_tolerantly(scripted_llm, llm_client):
-    scripted_llm.script(Rule(fault="500", when=lambda body: "response_format" in body),
-                        Rule(reply='Sure! Here it is:\n```json\n{"cause": "line one\nline two",}\n```\nHope it helps.'))
-    assert await llm_client.complete_json(ASK, SCHEMA) == {"cause": "line one\nline two"}
-    assert [r.response_format_type for r in scripted_llm.completions] == ["json_schema", "json_object", None]
-    assert '"required":["cause"]' in scripted_llm.completions[-1].last_user_message
-    assert llm_client.structured_mode == "text"
+async def test_an_endpoint_without_json_modes_gets_plain_text_parsed_tolerantly():
+    reply = 'Sure! Here it is:\n```json\n{"cause": "line one\nline two",}\n```\nHope it helps.'
+    async with ScriptedLlm([Rule(reply=reply)], reject_params=("response_format",)) as server:
+        client = fast_client(server)
+        assert await client.complete_json(ASK, SCHEMA) == {"cause": "line one\nline two"}
+        assert [r.response_format_type for r in server.completions] == ["json_schema", "json_object", None]
+        assert '"required":["cause"]' in server.completions[-1].last_user_message
+        assert client.structured_mode == "text"
+
+
+async def test_a_passing_server_error_does_not_give_up_json_schema(scripted_llm, llm_client):
+    scripted_llm.script(Rule(fault="500", times=1), Rule(reply='{"cause": "x"}'))
+    assert await llm_client.complete_json(ASK, SCHEMA) == {"cause": "x"}
+    assert await llm_client.complete_json(ASK + [{"role": "user", "content": "again"}], SCHEMA) == {"cause": "x"}
+    assert [r.response_format_type for r in scripted_llm.completions] == ["json_schema"] * 3
+    assert llm_client.structured_mode == "json_schema" and llm_client.failed_modes == set()
+
+
+async def test_a_server_error_without_retries_fails_that_call_only(scripted_llm, make_llm_client):
+    client = make_llm_client(max_retries=0)
+    scripted_llm.script(Rule(fault="500", times=1), Rule(reply='{"cause": "x"}'))
+    with pytest.raises(LlmError, match="HTTP 500"):
+        await client.complete_json(ASK, SCHEMA)
+    assert await client.complete_json(ASK, SCHEMA) == {"cause": "x"}
+    assert [r.response_format_type for r in scripted_llm.completions] == ["json_schema", "json_schema"]
+    assert client.failed_modes == set()
+
+
+async def test_a_refused_json_schema_is_told_once_in_the_log(caplog):
+    caplog.set_level(logging.INFO, logger="metagpt_lsp")
+    async with ScriptedLlm([Rule(reply='{"cause": "x"}')], llama_cpp=True) as server:
+        client = fast_client(server)
+        await asyncio.gather(*(client.complete_json(ASK + [{"role": "user", "content": str(n)}], SCHEMA)
+                               for n in range(3)))
+        await client.complete_json(ASK, SCHEMA)
+    told = [r for r in caplog.records if "from now on" in r.getMessage()]
+    assert len(told) == 1 and told[0].levelno == logging.INFO
+    assert "json_schema" in told[0].getMessage() and "as json_object from now on" in told[0].getMessage()
 
 
 async def test_a_json_reply_without_required_keys_is_a_bad_reply(scripted_llm, llm_client):
@@ -283,3 +314,4 @@ async def test_the_api_key_is_sent_in_authorization_only_and_never_logged(script
 def test_importing_the_client_does_not_import_openai():
     code = "import sys, metagpt_lsp.agents.llm_client; assert 'openai' not in sys.modules, 'openai imported'"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).returncode == 0
+

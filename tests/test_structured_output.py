@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from metagpt_lsp.agents.structured_output import (missing_required, parse_json_reply, response_format_for,
-                                                  with_schema_instruction)
+from metagpt_lsp.agents.structured_output import (missing_required, parse_json_reply, refuses_structured_output,
+                                                  response_format_for, with_schema_instruction)
 
 SCHEMA = {"type": "object", "properties": {"cause": {"type": "string"}}, "required": ["cause"]}
 
@@ -51,3 +51,20 @@ def test_the_schema_instruction_goes_into_a_copy_of_the_last_user_message():
     assert asked[3]["content"].startswith("why?\n\nReply with only one JSON object")
     assert '"required":["cause"]' in asked[3]["content"] and asked[:3] == messages[:3]
     assert messages[3]["content"] == "why?"
+
+
+@pytest.mark.parametrize("status, text, refused", [
+    (400, "Unrecognized request argument supplied: response_format", True),  # OpenAI-style
+    (500, "response_format type must be one of \"text\" or \"json_object\", but got: json_schema", True),  # llama.cpp
+    (422, "{'detail': [{'loc': ('body', 'response_format', 'type'), 'msg': 'Input should be 'text''}]}", True),
+    (500, "json_schema is not supported here", True),
+    (500, "scripted internal error", False),  # a passing failure says nothing about the mode
+    (502, "Bad Gateway", False),
+    (503, "model is loading", False),
+    (429, "Rate limit reached for json_schema requests", False),
+    (401, "Incorrect API key provided", False),
+    (400, "This model's maximum context length is 8192 tokens", False),
+    (None, "timed out", False),
+])
+def test_only_an_answer_that_names_the_refused_format_is_a_refusal(status, text, refused):
+    assert refuses_structured_output(status, text) is refused
