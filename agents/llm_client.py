@@ -7,7 +7,8 @@ client's, so they are logged and cancellable: rate limits (Retry-After honoured)
 connections are retried with exponential backoff and jitter. Cancelling the calling task aborts the HTTP request.
 Identical requests are answered from a cache (and concurrent twins share one call), usage is counted per task,
 and the API key is never logged. Errors are the :mod:`llm_errors` family, worded for the user, and nothing an
-endpoint says reaches a log line or a message unredacted (an endpoint may echo the key).
+endpoint says reaches a log line or a message unredacted (an endpoint may echo the key). Every prompt can be sent:
+a lone surrogate in the document (an editor may send one) goes to the model as U+FFFD, the document keeps it.
 
 The endpoint's quirks are learned once and remembered: which structured-output mode works (see
 :mod:`structured_output`; only an answer that names the refused ``response_format`` changes it, never a passing
@@ -189,7 +190,7 @@ class LlmClient:
         """The request body as it goes on the wire (and into the cache key)."""
         cap = self.settings.max_tokens
         params: dict[str, Any] = {
-            "model": self.endpoint.model, "messages": [dict(m) for m in messages],
+            "model": self.endpoint.model, "messages": [_sendable(m) for m in messages],
             "max_tokens": min(max_tokens, cap) if max_tokens else cap,
             "temperature": self.settings.temperature if temperature is None else temperature,
         }
@@ -326,3 +327,25 @@ class LlmClient:
 def _refuses_structured_output(exc: Exception) -> bool:
     return refuses_structured_output(status_of(exc), server_text_of(exc))
 
+
+def _sendable(message: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``message`` whose text can be encoded as UTF-8: a lone surrogate (which an editor may send and the
+    document keeps) becomes U+FFFD in what the model is sent; a surrogate pair becomes its character."""
+    copied = dict(message)
+    content = copied.get("content")
+    if isinstance(content, str):
+        copied["content"] = _sendable_text(content)
+    elif isinstance(content, list):
+        copied["content"] = [{**part, "text": _sendable_text(part["text"])}
+                             if isinstance(part, dict) and isinstance(part.get("text"), str) else part
+                             for part in content]
+    return copied
+
+
+def _sendable_text(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD (unchanged, and not copied, when it has none)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import re
 from pathlib import Path
 from typing import Any
 
@@ -122,3 +123,68 @@ async def cancelled_or_empty(client: FeatureClient, pending: asyncio.Future) -> 
     except JsonRpcException as error:
         return error.code == REQUEST_CANCELLED
     return as_items(client, result) == []
+
+
+# -- text that is not ASCII -------------------------------------------------------------------------------------------
+
+WINDOW_BEFORE, WINDOW_AFTER = 1500, 500  # the bytes of the file around the cursor that the prompt shows
+CLAMP = "def clamp(value, low, high):\n    "
+
+
+def cjk_function(number: int) -> str:
+    return (f'def 合计_{number}(数据):\n    """第{number}组数据的总和 📊，空列表为零。"""\n'
+            f'    return sum(数据)  # 求和 ✅ 完成\n\n\n')
+
+
+def inside_a_character(data: bytes, offset: int) -> bool:
+    return 0x80 <= data[offset] <= 0xBF  # a UTF-8 continuation byte
+
+
+def shown_window(prompt: str) -> tuple[str, str]:
+    """The text the prompt shows before and after the cursor (the code block the question is about)."""
+    block = re.search(r"(?s)at <CURSOR> in:\n```python\n(.*)\n```\nReply with only", prompt)
+    assert block is not None, f"no code block with the cursor in {prompt!r}"
+    before, after = block.group(1).split("<CURSOR>")
+    return before, after
+
+
+async def test_completion_in_a_large_file_of_cjk_and_emoji_text(project: GitProject, review_cache: Path,
+                                                                scripted_llm: ScriptedLlm):
+    """The cursor is placed so that a window cut by bytes would start and end inside characters: the prompt shows
+    whole characters (about the usual number of bytes) and the completion arrives."""
+    head = '"""统计工具：合计、平均值与方差 🙂。"""\n\n\n' + "".join(cjk_function(n) for n in range(12))
+    tail = "".join(cjk_function(n) for n in range(12, 24))
+    prefixes = (f"{head}{'#' * padding}\n{CLAMP}" for padding in range(40))
+    prefix = next(text for text in prefixes if inside_a_character(text.encode(), -WINDOW_BEFORE))
+    suffixes = (f"\n\n\n{'#' * padding}\n{tail}" for padding in range(40))
+    suffix = next(text for text in suffixes if inside_a_character(text.encode(), WINDOW_AFTER))
+    scripted_llm.script(Rule(f"```python\n{BODY}\n```", last_user=ASKS_CURSOR))
+    async with scripted_session("visual-studio-code+inline", scripted_llm, project, review_cache,
+                                {"inline": {"debounceMs": 0}}) as client:
+        doc = client.track(EditorDocument(project.uri("report.py"), prefix + suffix))
+        doc.open(client)
+        result = await asyncio.wait_for(client.text_document_inline_completion_async(
+            completion_params(doc, len(prefix))), WAIT_S)
+        (item,) = as_items(client, result)
+        assert applied(doc, item) == prefix + BODY + suffix
+        (prompt,) = [r.last_user_message for r in scripted_llm.completions]
+        before, after = shown_window(prompt)
+        assert prefix.endswith(before) and suffix.startswith(after) and "\ufffd" not in prompt
+        assert abs(len(before.encode()) - WINDOW_BEFORE) < 4 and abs(len(after.encode()) - WINDOW_AFTER) < 4
+
+
+async def test_a_lone_surrogate_in_a_small_file_leaves_completion_working(project: GitProject, review_cache: Path,
+                                                                        scripted_llm: ScriptedLlm):
+    """An editor may send a lone surrogate (a JSON "\\ud800"): the document keeps it, the model sees U+FFFD."""
+    prefix = 'NOTE = "坏字符 \ud800 在此"\n\n\n' + CLAMP
+    scripted_llm.script(Rule(f"```python\n{BODY}\n```", last_user=ASKS_CURSOR))
+    async with scripted_session("visual-studio-code+inline", scripted_llm, project, review_cache,
+                                {"inline": {"debounceMs": 0}}) as client:
+        doc = client.track(EditorDocument(project.uri("notes.py"), prefix))
+        doc.open(client)
+        result = await asyncio.wait_for(client.text_document_inline_completion_async(
+            completion_params(doc, len(prefix))), WAIT_S)
+        (item,) = as_items(client, result)
+        assert applied(doc, item) == prefix + BODY
+        (prompt,) = [r.last_user_message for r in scripted_llm.completions]
+        assert 'NOTE = "坏字符 \ufffd 在此"' in prompt and f"{CLAMP}<CURSOR>" in prompt

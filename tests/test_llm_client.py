@@ -315,3 +315,15 @@ def test_importing_the_client_does_not_import_openai():
     code = "import sys, metagpt_lsp.agents.llm_client; assert 'openai' not in sys.modules, 'openai imported'"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).returncode == 0
 
+
+async def test_a_prompt_with_a_lone_surrogate_is_sent_with_a_replacement_character(scripted_llm, llm_client):
+    """An editor may send a lone surrogate, which the document keeps; it cannot be encoded as UTF-8, so the model
+    gets U+FFFD in its place (a surrogate pair, its character), and the caller's messages are left as they were."""
+    scripted_llm.script(Rule(reply='{"cause": "x"}'))
+    ask = [{"role": "user", "content": "Why does x = '\ud800' fail? And '\ud83d\ude00'?"}]
+    assert (await llm_client.complete(ask)).text == '{"cause": "x"}'
+    assert await llm_client.complete_json(ask, SCHEMA) == {"cause": "x"}
+    assert "".join([d async for d in llm_client.stream(ask + [{"role": "user", "content": "\udfff"}])])
+    sent = [r.body["messages"] for r in scripted_llm.completions]
+    assert [m["content"] for m in sent[0]] == ["Why does x = '\ufffd' fail? And '\U0001f600'?"]
+    assert sent[2][-1]["content"] == "\ufffd" and ask[0]["content"].startswith("Why does x = '\ud800'")
