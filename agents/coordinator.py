@@ -93,7 +93,7 @@ class Team:
                 proposal, verification, rounds = await self._propose_until_accepted(
                     task, K.SUBTASK_PROPOSE_FIX, lambda n, why, k: ProposeFix(request, explanation, n, why, k),
                     explanation.target_start, explanation.target_end, snapshot, report,
-                    candidates=self.fix_candidates)
+                    candidates=self.fix_candidates, focus=(request.start_byte, request.end_byte))
             except (AgentFailed, TaskEnded, RoundLimitExceeded) as error:
                 return self._result(task, snapshot.uri, snapshot.version, ok=False, reason=_why(error),
                                     explanation=explanation.cause if explanation else "", rounds=rounds)
@@ -108,6 +108,7 @@ class Team:
                                       subtask: Callable[[int, tuple[str, ...], int], object],
                                       allowed_start: int, allowed_end: int, snapshot,
                                       report: StepReporter, max_rounds: int | None = None, candidates: int = 1,
+                                      focus: tuple[int, int] | None = None,
                                       ) -> tuple[object, Verification | None, int]:
         """Rounds of propose -> verify until review accepts; returns (proposal or last reason, verdict, rounds).
 
@@ -140,7 +141,7 @@ class Team:
                     continue
                 report(f"review: verifying round {round_number}{which}")
                 verification: Verification = (await task.request(
-                    K.SUBTASK_VERIFY, VerifyPatch(snapshot, proposal, allowed_start, allowed_end))).payload
+                    K.SUBTASK_VERIFY, VerifyPatch(snapshot, proposal, allowed_start, allowed_end, focus))).payload
                 slowest = max(slowest, asyncio.get_running_loop().time() - began)
                 (decision,) = self.graph.merge_by_weight([
                     Output("generation", "patch", proposal, Verdict.PROPOSE, to="review"),

@@ -2,9 +2,10 @@
 
 A model's code rarely sits where it should: it is dedented, or re-indented with tabs, or wrapped in the
 surrounding line, or it goes on past the node with the code that follows it. :func:`without_repeated_context` drops
-what the model repeated of the text around the node; :func:`fit_replacement` re-indents it to the node's column. :func:`verify_patch` applies it to
-the snapshot's bytes and parses the result: a patch that adds ERROR/MISSING nodes, or that changes nothing, is
-rejected with a reason the next round can read. :func:`minimal_edits` turns an accepted patch into the few text
+what the model repeated of the text around the node; :func:`fit_replacement` re-indents it to the node's column.
+:func:`verify_patch` applies it to the snapshot's bytes and parses the result: a patch that adds ERROR/MISSING
+nodes, that changes nothing, or that breaks a rule of :mod:`.edit_invariants` (a lost definition, a line twice, a
+reply that is not code) is rejected with a reason the next round can read. :func:`minimal_edits` turns an accepted patch into the few text
 edits that really differ, so an editor's undo, cursor and other text are disturbed as little as possible.
 """
 
@@ -14,6 +15,7 @@ import difflib
 import textwrap
 from dataclasses import dataclass
 
+from .edit_invariants import broken_invariant
 from .languages import parser
 from .positions import decode, encode
 from .snapshot import DocumentSnapshot
@@ -119,8 +121,9 @@ def minimal_edits(old: str, new: str, base_byte: int) -> list[ByteEdit]:
     return edits
 
 
-def verify_patch(snapshot: DocumentSnapshot, patch: Patch) -> PatchVerdict:
-    """Accept a patch only if it is for this snapshot, changes something and adds no syntax error."""
+def verify_patch(snapshot: DocumentSnapshot, patch: Patch, focus: tuple[int, int] | None = None) -> PatchVerdict:
+    """Accept a patch only if it is for this snapshot, changes something, adds no syntax error and keeps what the
+    user's code defines (:mod:`.edit_invariants`; ``focus`` is the range of the diagnostic being fixed, if any)."""
     if patch.uri != snapshot.uri or patch.version != snapshot.version:
         return PatchVerdict(False, f"the patch is for version {patch.version}, the document is at {snapshot.version}")
     if not (0 <= patch.start_byte <= patch.end_byte <= len(snapshot.source)):
@@ -141,39 +144,8 @@ def verify_patch(snapshot: DocumentSnapshot, patch: Patch) -> PatchVerdict:
             first = (inside or after)[0]
             line = new_source.count(b"\n", 0, first.start_byte) + 1
             return PatchVerdict(False, f"the patched code does not parse: {first.message} on line {line}")
-        lost = _lost_definition(snapshot, patch, tree)
-        if lost:
-            return PatchVerdict(False, lost)
+        broken = broken_invariant(snapshot, patch.start_byte, patch.end_byte, patch.new_text, new_source, tree, focus)
+        if broken:
+            return PatchVerdict(False, broken)
     edits = minimal_edits(old, patch.new_text, patch.start_byte)
     return PatchVerdict(True, "parses, stays inside the target", tuple(edits), new_source)
-
-
-def _definition_name(node, source: bytes) -> str | None:
-    if node.type == "decorated_definition":
-        node = node.child_by_field_name("definition") or node
-    name = node.child_by_field_name("name")
-    return source[name.start_byte:name.end_byte].decode("utf-8", "replace") if name is not None else None
-
-
-def _lost_definition(snapshot: DocumentSnapshot, patch: Patch, new_tree) -> str:
-    """Why a patch that replaces a whole definition does not leave that definition (same kind, same name) in place."""
-    if snapshot.tree is None or snapshot.language is None:
-        return ""
-    old_node = snapshot.tree.root_node.descendant_for_byte_range(patch.start_byte, patch.end_byte)
-    while old_node is not None and old_node.parent is not None and (
-            old_node.start_byte, old_node.end_byte) == (old_node.parent.start_byte, old_node.parent.end_byte):
-        old_node = old_node.parent
-    if old_node is None or (old_node.start_byte, old_node.end_byte) != (patch.start_byte, patch.end_byte):
-        return ""
-    kinds = snapshot.language.unit_types | {"decorated_definition"}
-    if old_node.type not in kinds:
-        return ""
-    name = _definition_name(old_node, snapshot.source)
-    new_source = snapshot.source[:patch.start_byte] + encode(patch.new_text) + snapshot.source[patch.end_byte:]
-    new_end = patch.start_byte + len(encode(patch.new_text))
-    node = new_tree.root_node.descendant_for_byte_range(patch.start_byte, max(patch.start_byte, new_end - 1))
-    while node is not None and node.type not in kinds:
-        node = node.parent
-    if node is None or node.start_byte < patch.start_byte or _definition_name(node, new_source) != name:
-        return f"the proposed code does not keep the definition of {name or 'the ' + old_node.type}"
-    return ""

@@ -17,6 +17,7 @@ from .edits import Patch, fit_replacement, without_repeated_context
 from .languages import parser
 from .llm_client import LlmClient
 from .llm_errors import LlmBadReply
+from .positions import decode
 from .messages import Message, MessageKind
 from .prompt_context import context_for
 from .subscription import HandlerContext
@@ -46,30 +47,27 @@ class GenerationAgent:
         request, explanation = subtask.request, subtask.explanation
         snapshot = request.snapshot
         start, end = explanation.target_start, explanation.target_end
-        target = snapshot.source[start:end].decode("utf-8", "surrogatepass")
+        target = decode(snapshot.source[start:end])
         messages = prompts.propose_fix(context_for(snapshot, start, end), _dedented_first_line(snapshot, start, target),
                                        request.message, fix_hint(subtask), subtask.rejections,
                                        _whole_unit_subject(snapshot, start, end))
         reply = await self.llm.complete(messages, task_id=task_id, temperature=fix_temperature(subtask))
-        code = self._code_of(reply.text, snapshot.language_name, reply.truncated)
-        code = _definition_named(snapshot, _unit_name(snapshot, start, end), code)
-        start, end = _widen_to_unit_if_rewritten(snapshot, start, end, code)
-        code = without_repeated_context(snapshot, start, end, code)
-        new_text = fit_replacement(snapshot, start, end, code)
-        return Proposal(Patch(snapshot.uri, snapshot.version, start, end, new_text), f"round {subtask.round}")
+        return Proposal(fix_patch(snapshot, start, end, reply.text, reply.truncated), f"round {subtask.round}")
 
     async def generate(self, request: GenerateRequest, task_id: str) -> Proposal:
         snapshot = request.snapshot
         start, end = request.start_byte, request.end_byte
         if request.kind == "cursor":
-            target = (snapshot.source[max(0, start - 1500):start] + b"<CURSOR>" + snapshot.source[end:end + 500])
+            before = snapshot.source[_char_boundary(snapshot.source, max(0, start - 1500)):start]
+            after = snapshot.source[end:_char_boundary(snapshot.source, min(len(snapshot.source), end + 500))]
+            target = before + b"<CURSOR>" + after
         else:
             target = snapshot.source[start:end]
         context = context_for(snapshot, start, end)
         reply = await self.llm.complete(
-            prompts.generate(context, request.kind, request.instruction, target.decode("utf-8", "surrogatepass")),
+            prompts.generate(context, request.kind, request.instruction, decode(target)),
             task_id=task_id)
-        code = self._code_of(reply.text, snapshot.language_name, reply.truncated)
+        code = code_of_reply(reply.text, snapshot.language_name, reply.truncated)
         if request.kind == "stub":
             new_text = fit_replacement(snapshot, start, end, code)
         elif request.kind == "comment":
@@ -78,14 +76,26 @@ class GenerationAgent:
             new_text = fit_replacement(snapshot, start, end, code).rstrip("\r\n")
         return Proposal(Patch(snapshot.uri, snapshot.version, start, end, new_text), request.kind)
 
-    @staticmethod
-    def _code_of(text: str, language: str | None, truncated: bool) -> str:
-        if truncated:
-            raise LlmBadReply("the model's code was cut off by llm.maxTokens before it ended; raise llm.maxTokens")
-        code = extract_code_block(text, language)
-        if not code or not code.strip():
-            raise LlmBadReply("the model's reply held no code")
-        return code
+
+def code_of_reply(text: str, language: str | None, truncated: bool = False) -> str:
+    """The code in a model's reply; LlmBadReply when it was cut off or holds none."""
+    if truncated:
+        raise LlmBadReply("the model's code was cut off by llm.maxTokens before it ended; raise llm.maxTokens")
+    code = extract_code_block(text, language)
+    if not code or not code.strip():
+        raise LlmBadReply("the model's reply held no code")
+    return code
+
+
+def fix_patch(snapshot, start: int, end: int, reply: str, truncated: bool = False) -> Patch:
+    """A fix reply as a patch for the target ``[start, end)``: its code block, only the definition the target names,
+    widened to the whole unit when the reply rewrote it, without what it repeats of the text around the target, and
+    indented to sit in place. Review decides whether it may be offered."""
+    code = code_of_reply(reply, snapshot.language_name, truncated)
+    code = _definition_named(snapshot, _unit_name(snapshot, start, end), code)
+    start, end = _widen_to_unit_if_rewritten(snapshot, start, end, code)
+    code = without_repeated_context(snapshot, start, end, code)
+    return Patch(snapshot.uri, snapshot.version, start, end, fit_replacement(snapshot, start, end, code))
 
 
 def fix_hint(subtask: ProposeFix) -> str:
@@ -181,6 +191,14 @@ def _definition_named(snapshot, name: str | None, code: str) -> str:
             return data[line_start:whole.end_byte].decode("utf-8", "surrogatepass")
         stack.extend(node.named_children)
     return code
+
+
+def _char_boundary(source: bytes, offset: int) -> int:
+    """``offset`` moved back to the start of the UTF-8 character it falls in (a window cut by bytes must not split
+    one: the prompt would not decode)."""
+    while 0 < offset < len(source) and 0x80 <= source[offset] < 0xC0:
+        offset -= 1
+    return offset
 
 
 def _indent_at(snapshot, offset: int) -> str:

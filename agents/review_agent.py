@@ -1,7 +1,7 @@
 """The review agent: reviews code units, and verifies the patches generation proposes.
 
 ``subtask.verify``: the patched document must parse with no new ERROR/MISSING nodes, the change must stay inside the
-target node, and it must change something; otherwise the patch is rejected with a reason the next round reads. With
+target node, it must change something, and it must keep what the code defined (:mod:`edit_invariants`); otherwise the patch is rejected with a reason the next round reads. With
 ``run_examples`` (the opt-in ``team.runDoctests``) the patched function's own ``>>>`` examples must pass too
 (:mod:`doctest_check`, in a subprocess with a timeout). When generation proposes several candidates, review chooses
 among the accepted ones (:func:`choose_candidate`).
@@ -76,7 +76,7 @@ class ReviewAgent:
     @staticmethod
     def verify(subtask: VerifyPatch) -> Verification:
         """Parses, changes something, and every line it really changes lies within the target's lines."""
-        verdict = verify_patch(subtask.snapshot, subtask.proposal.patch)
+        verdict = verify_patch(subtask.snapshot, subtask.proposal.patch, subtask.focus)
         if not verdict.accepted:
             return Verification(False, verdict.reason)
         lines = subtask.snapshot.lines

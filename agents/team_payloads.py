@@ -169,6 +169,8 @@ class VerifyPatch:
     proposal: Proposal
     allowed_start: int
     allowed_end: int
+    focus: tuple[int, int] | None = None
+    """The range of the diagnostic being fixed: a definition whose header it touches may change its parameters."""
 
     def summary(self) -> str:
         return f"verify {self.proposal.summary()}"
