@@ -1,8 +1,8 @@
 """Code actions: "Explain and fix" for any diagnostic, "Generate code" and "Review this function".
 
 Listing is instant and asks no model: it only looks at the diagnostics in range and the tree at the cursor. The
-team runs when the user picks an action — in ``codeAction/resolve``, or, for clients that cannot resolve edits,
-in ``workspace/executeCommand`` followed by ``workspace/applyEdit``. The answer is a ``TextDocumentEdit`` stamped
+team runs when the user picks an action — in ``codeAction/resolve``, or, for clients that cannot resolve edits, after
+a ``workspace/executeCommand`` that answers at once, ending with ``workspace/applyEdit`` (:mod:`.command_work`). The answer is a ``TextDocumentEdit`` stamped
 with the version the team worked on; if the document changed meanwhile the work is cancelled and nothing is applied.
 """
 
@@ -128,28 +128,62 @@ async def resolve_action(server: Any, action: types.CodeAction) -> types.CodeAct
     return action
 
 
-async def execute_action(server: Any, data: dict[str, Any]) -> bool:
-    """The same work for clients without resolve: apply the edit through ``workspace/applyEdit``.
+def execute_action(server: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """The same work for clients without resolve, as a command that answers at once (:mod:`.command_work`).
 
-    True when an edit was applied (or, for a review, when the review ran)."""
+    The answer says whether the work started (``{"started": true}``) or why not; the work then runs on, with
+    progress, and a fix or a generation reaches the editor as ``workspace/applyEdit``. A ``$/cancelRequest`` for
+    this command's id, a cancel from the progress bar or a newer version of the document stops it: no edit follows.
+    """
+    uri, version = data.get("uri"), data.get("version")
+    current = server.documents.get(uri) if isinstance(uri, str) else None
+    if current is None or current.version != version:
+        reason = (f"{uri} is not open" if current is None else
+                  f"{uri} changed since the action was listed (version {version} -> {current.version}); ask again")
+        server.tell_user(reason, types.MessageType.Info)
+        return {"started": False, "reason": reason}
+    server.command_work.start(server.protocol.msg_id, _run_and_apply(server, data))
+    return {"started": True}
+
+
+async def _run_and_apply(server: Any, data: dict[str, Any]) -> None:
     try:
         edit = await run_action(server, data)
     except StaleResult as error:
-        server.tell_user(str(error))
-        return False
+        server.tell_user(str(error), types.MessageType.Info)
+        return
     except asyncio.CancelledError:
         stale = _changed_since(server, data)
-        if stale is None:
-            raise
-        server.tell_user(stale)
-        return False
+        if stale is not None:
+            server.tell_user(stale, types.MessageType.Info)
+        raise
     if edit is None:
-        return data.get("action") == "review"  # a review publishes diagnostics; it has no edit to apply
+        return
     server.document_tasks.release(data["uri"], "action")  # the didChange the edit causes must not cancel this
-    result = await server.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(edit=edit, label="metagpt-lsp"))
-    if not result.applied:
-        server.tell_user(f"the editor did not apply the edit: {result.failure_reason or 'no reason given'}")
-    return bool(result.applied)
+    await apply_edit(server, edit)
+
+
+async def apply_edit(server: Any, edit: types.WorkspaceEdit) -> bool:
+    """Send ``workspace/applyEdit``; True when the editor applied it. A declined edit, an error answer or no answer
+    in time is the editor's choice, not a fault: the user is told in plain words and the log keeps it at info."""
+    try:
+        result = await server.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(edit=edit,
+                                                                                          label="metagpt-lsp"))
+    except asyncio.CancelledError:
+        raise
+    except Exception as error:  # noqa: BLE001 - an error answer, or none in time: the edit was not applied
+        server.tell_user(f"the editor did not apply the edit ({_plain(error)})", types.MessageType.Info)
+        return False
+    if result is None or not result.applied:
+        reason = (result.failure_reason if result is not None else None) or "declined"
+        server.tell_user(f"the editor did not apply the edit ({reason})", types.MessageType.Info)
+        return False
+    return True
+
+
+def _plain(error: BaseException) -> str:
+    message = getattr(error, "message", None) or str(error) or type(error).__name__
+    return " ".join(str(message).split())[:200]
 
 
 async def run_action(server: Any, data: dict[str, Any]) -> types.WorkspaceEdit | None:

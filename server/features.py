@@ -61,16 +61,16 @@ def create_server() -> MetagptLanguageServer:
         return await code_actions.resolve_action(ls, action)
 
     @server.command(code_actions.FIX_COMMAND)
-    async def _fix(ls: MetagptLanguageServer, data: Any) -> bool:
-        return await code_actions.execute_action(ls, {**data, "action": "fix"})
+    def _fix(ls: MetagptLanguageServer, data: Any) -> dict[str, Any]:
+        return code_actions.execute_action(ls, {**data, "action": "fix"})
 
     @server.command(code_actions.GENERATE_COMMAND)
-    async def _generate(ls: MetagptLanguageServer, data: Any) -> bool:
-        return await code_actions.execute_action(ls, {**data, "action": "generate"})
+    def _generate(ls: MetagptLanguageServer, data: Any) -> dict[str, Any]:
+        return code_actions.execute_action(ls, {**data, "action": "generate"})
 
     @server.command(code_actions.REVIEW_COMMAND)
-    async def _review(ls: MetagptLanguageServer, data: Any) -> bool:
-        return await code_actions.execute_action(ls, {**data, "action": "review"})
+    def _review(ls: MetagptLanguageServer, data: Any) -> dict[str, Any]:
+        return code_actions.execute_action(ls, {**data, "action": "review"})
 
     @server.command(code_actions.REVIEW_FILE_COMMAND)
     async def _review_file(ls: MetagptLanguageServer, data: Any) -> int:
@@ -107,6 +107,7 @@ def create_server() -> MetagptLanguageServer:
 
     @server.feature(types.SHUTDOWN)
     async def _shutdown(ls: MetagptLanguageServer, *_args: Any) -> None:
+        await ls.command_work.close()
         await ls.team_host.close()
 
     return server

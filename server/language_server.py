@@ -19,6 +19,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
 from . import log_forwarding, malformed_input
+from .command_work import CommandWork
 from .diagnostics import DiagnosticBoard
 from .document_tasks import DocumentTasks
 from .progress_reporting import ProgressRegistry
@@ -51,6 +52,13 @@ class SnapshotProtocol(LanguageServerProtocol):
         if handler is not None:
             yield handler, (params,), None
 
+    def _handle_cancel_notification(self, msg_id: Any) -> None:
+        """``$/cancelRequest`` also reaches the work of a command that already answered (:mod:`.command_work`)."""
+        work = getattr(self._server, "command_work", None)
+        if work is not None and work.cancel_request(msg_id):
+            return
+        super()._handle_cancel_notification(msg_id)
+
     @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
     def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams):
         yield from self._user_handler(types.TEXT_DOCUMENT_DID_OPEN, params)
@@ -78,6 +86,7 @@ class MetagptLanguageServer(LanguageServer):
         self.team_host = TeamHost(self.tell_user)
         self.document_tasks = DocumentTasks()
         self.progress_registry = ProgressRegistry()
+        self.command_work = CommandWork()
         self.last_result: Any = None
         """The last explain-and-fix or generation result (for the status and trace commands)."""
         """Settings problems found before the client could be told (initialize comes before showMessage)."""
@@ -91,7 +100,8 @@ class MetagptLanguageServer(LanguageServer):
 
     def tell_user(self, message: str, kind: types.MessageType = types.MessageType.Warning) -> None:
         """Say something the user should see (a popup) and keep it in the log too."""
-        log.log(logging.ERROR if kind == types.MessageType.Error else logging.WARNING, "%s", message)
+        levels = {types.MessageType.Error: logging.ERROR, types.MessageType.Warning: logging.WARNING}
+        log.log(levels.get(kind, logging.INFO), "%s", message)
         if self.editor_log.connected:
             self.window_show_message(types.ShowMessageParams(type=kind, message=f"metagpt-lsp: {message}"))
 

@@ -119,6 +119,10 @@ class FeatureClient(EditorClient):
         self.documents: dict[str, EditorDocument] = {}
         self.applied_edits: list[types.ApplyWorkspaceEditParams] = []
         self.progress_titles: dict[Any, str] = {}
+        self.edit_answer = "apply"
+        self.progress_grant: asyncio.Event | None = None
+        """When set, ``window/workDoneProgress/create`` is answered only once this event is set."""
+        """How ``workspace/applyEdit`` is answered: ``apply``, ``decline`` (applied: false) or ``error``."""
 
     def track(self, document: EditorDocument) -> EditorDocument:
         self.documents[document.uri] = document
@@ -169,6 +173,10 @@ class FeatureClient(EditorClient):
     def on_apply_edit(self, params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
         self.applied_edits.append(params)
         self.record(types.WORKSPACE_APPLY_EDIT, params)
+        if self.edit_answer == "decline":
+            return types.ApplyWorkspaceEditResult(applied=False, failure_reason="the user said no")
+        if self.edit_answer == "error":
+            raise ValueError("the editor could not apply the edit")
         for change in params.edit.document_changes or []:
             if not isinstance(change, types.TextDocumentEdit):
                 return types.ApplyWorkspaceEditResult(applied=False, failure_reason="only text edits are expected")
@@ -201,7 +209,7 @@ def make_feature_client() -> FeatureClient:
     recorded = (types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS, types.WINDOW_LOG_MESSAGE, types.WINDOW_SHOW_MESSAGE,
                 types.WORKSPACE_CONFIGURATION, types.WORKSPACE_DIAGNOSTIC_REFRESH)
     for method, handler in DEFAULT_CLIENT_FEATURES.items():
-        if method == types.PROGRESS:
+        if method in (types.PROGRESS, types.WINDOW_WORK_DONE_PROGRESS_CREATE):
             continue
         client.feature(method)(_recording(method) if method in recorded else handler)
 
@@ -211,6 +219,15 @@ def make_feature_client() -> FeatureClient:
     def _progress(ls: FeatureClient, params: types.ProgressParams) -> None:
         default_progress(ls, params)  # pytest-lsp's checks: the token was created, the kind is known
         ls.on_progress(params)
+
+    default_create = DEFAULT_CLIENT_FEATURES[types.WINDOW_WORK_DONE_PROGRESS_CREATE]
+
+    @client.feature(types.WINDOW_WORK_DONE_PROGRESS_CREATE)
+    async def _create_progress(ls: FeatureClient, params: types.WorkDoneProgressCreateParams) -> None:
+        ls.record(types.WINDOW_WORK_DONE_PROGRESS_CREATE, params)
+        if ls.progress_grant is not None:
+            await ls.progress_grant.wait()
+        return default_create(ls, params)
 
     @client.feature(types.WORKSPACE_APPLY_EDIT)
     def _apply_edit(ls: FeatureClient, params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:

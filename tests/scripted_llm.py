@@ -44,6 +44,7 @@ class Rule:
     chunk_latency_s: float = 0.0  # waited between stream chunks
     retry_after_s: float | None = None  # sent with a 429
     times: int | None = None  # used at most this many times, then skipped
+    gate: asyncio.Event | None = None  # waited for before answering: a model exactly as slow as the test wants
     used: int = 0
 
     def __post_init__(self) -> None:
@@ -197,6 +198,8 @@ class ScriptedLlm:
         rule.used += 1
         if self.latency_s + rule.latency_s:
             await asyncio.sleep(self.latency_s + rule.latency_s)
+        if rule.gate is not None:
+            await rule.gate.wait()
         if rule.fault == "hang":
             while await reader.read(4096):
                 pass

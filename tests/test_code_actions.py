@@ -139,9 +139,12 @@ async def test_a_client_without_resolve_gets_a_command_and_the_edit_through_appl
         fix = titled(await list_actions(client, doc, BUGGY_LINE, [diagnostic]), "Explain and fix")
         assert fix.data is None and fix.command is not None and fix.command.command == "metagpt.explainAndFix"
         version = doc.version
-        applied = await asyncio.wait_for(client.workspace_execute_command_async(types.ExecuteCommandParams(
+        edited = client.expect(types.WORKSPACE_APPLY_EDIT, lambda _: True)
+        answer = await asyncio.wait_for(client.workspace_execute_command_async(types.ExecuteCommandParams(
             command=fix.command.command, arguments=fix.command.arguments)), WAIT_S)
-        assert applied is True
+        assert answer == {"started": True}
+        await asyncio.wait_for(edited, WAIT_S)
+        await client.round_trip()
         (request,) = client.applied_edits
         (change,) = request.edit.document_changes
         assert change.text_document.version == version
@@ -267,6 +270,135 @@ async def test_cancelling_mid_fix_ends_the_progress_and_aborts_the_request(how: 
         end = await client.progress_end("Explain and fix", since=progress_mark)
         assert end.token == token and end.value["message"] == "cancelled"
         assert doc.text.count(BUGGY_LINE) == 1 and client.applied_edits == []
+
+
+KEEP_ME = "def keep_me(s)\n    return s.strip()\n\n\nprint(keep_me(' a '))\n"
+
+
+async def test_a_fix_answered_with_json_never_replaces_the_function(project: GitProject, review_cache: Path,
+                                                                    scripted_llm: ScriptedLlm):
+    """A small model mixing up the team's two reply formats answered ``{"findings": []}``: that dict literal parses,
+    and it once replaced ``keep_me`` whole while ``print(keep_me(...))`` below still called it."""
+    scripted_llm.script(Rule(NO_FINDINGS))
+    async with scripted_session("visual-studio-code", scripted_llm, project, review_cache) as client:
+        doc = client.track(EditorDocument(project.uri("keep.py"), KEEP_ME))
+        doc.open(client)
+        (syntax,) = (await client.publish_for(doc.uri, doc.version)).diagnostics
+        fix = titled(await list_actions(client, doc, "def keep_me", [syntax]), "Explain and fix")
+        mark = len(client.seen(types.WINDOW_SHOW_MESSAGE))
+        resolved = await asyncio.wait_for(client.code_action_resolve_async(fix), WAIT_S)
+        if resolved.edit is not None:
+            fixed = apply_text_edits(doc.text, only_edit(resolved, doc.version))
+            assert "def keep_me(s):" in fixed and fixed.count("return s.strip()") == 1, fixed
+        else:
+            await client.popup("Explain and fix", "no safe result", since=mark)
+        assert scripted_llm.requests, "the model was asked"
+
+
+# -- commands for clients without resolve ----------------------------------------------------------------------------
+
+async def start_fix_command(client: FeatureClient, doc: EditorDocument, msg_id: str) -> Any:
+    fix = titled(await list_actions(client, doc, BUGGY_LINE, [tool_diagnostic(doc, BUGGY_LINE, "wrong")]),
+                 "Explain and fix")
+    assert fix.command is not None, "a client without resolve gets a command"
+    return await asyncio.wait_for(client.protocol.send_request_async(types.WORKSPACE_EXECUTE_COMMAND,
+                                                                     types.ExecuteCommandParams(
+        command=fix.command.command, arguments=fix.command.arguments), msg_id=msg_id), WAIT_S)
+
+
+async def test_a_fix_command_answers_before_the_model_and_its_edit_follows(
+        project: GitProject, review_cache: Path, scripted_llm: ScriptedLlm):
+    """eglot waits 10 s for a command, Emacs frozen meanwhile: the answer must not wait for the model."""
+    slow_model = asyncio.Event()
+    scripted_llm.script(Rule(EXPLAIN, last_user=ASKS_CAUSE, gate=slow_model), Rule(FIX, last_user=ASKS_FIX))
+    async with scripted_session("visual-studio-code+noresolve", scripted_llm, project, review_cache) as client:
+        doc = open_buggy(client, project)
+        edited = client.expect(types.WORKSPACE_APPLY_EDIT, lambda _: True)
+        answer = await start_fix_command(client, doc, "slow-fix")
+        assert answer == {"started": True}
+        assert scripted_llm.requests == [] or not edited.done(), "the answer came before the model's"
+        assert await list_actions(client, doc, "Scale values"), "other requests are served while the team works"
+        slow_model.set()
+        await asyncio.wait_for(edited, WAIT_S)
+        await client.round_trip()
+        assert doc.text == STATS, "the fix arrived through workspace/applyEdit and was applied"
+
+
+@pytest.mark.parametrize("how", ["$/cancelRequest", "window/workDoneProgress/cancel", "a newer version"])
+async def test_cancelling_a_fix_command_stops_the_work_and_no_edit_follows(how: str, project: GitProject,
+                                                                          review_cache: Path,
+                                                                          scripted_llm: ScriptedLlm):
+    scripted_llm.script(Rule(EXPLAIN, last_user=ASKS_CAUSE), Rule(fault="hang", last_user=ASKS_FIX))
+    async with scripted_session("visual-studio-code+noresolve", scripted_llm, project, review_cache) as client:
+        doc = open_buggy(client, project)
+        progress_mark = client.progress_mark()
+        begun = client.expect(types.PROGRESS, lambda p: p.value.get("kind") == "begin", since=progress_mark)
+        assert await start_fix_command(client, doc, "fix-to-cancel") == {"started": True}
+        hanging = (await asyncio.wait_for(scripted_llm.wait_for_requests(2), WAIT_S))[-1]
+        token = (await asyncio.wait_for(begun, WAIT_S)).token
+        if how == "$/cancelRequest":
+            client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="fix-to-cancel"))
+        elif how == "window/workDoneProgress/cancel":
+            client.protocol.notify(types.WINDOW_WORK_DONE_PROGRESS_CANCEL,
+                                   types.WorkDoneProgressCancelParams(token=token))
+        else:
+            doc.edit(client, 0, 0, "# edited while the team worked\n")
+        await asyncio.wait_for(hanging.disconnected.wait(), WAIT_S)
+        end = await client.progress_end("Explain and fix", since=progress_mark)
+        assert end.value["message"] == "cancelled"
+        await client.round_trip()
+        assert client.applied_edits == [], "a cancelled fix was applied"
+        assert not [m for m in client.seen(types.WINDOW_SHOW_MESSAGE) if m.type == types.MessageType.Error]
+
+
+@pytest.mark.parametrize("answer", ["decline", "error"])
+async def test_an_edit_the_editor_declines_is_told_in_plain_words_not_as_an_error(
+        answer: str, project: GitProject, review_cache: Path, scripted_llm: ScriptedLlm):
+    scripted_llm.script(Rule(EXPLAIN, last_user=ASKS_CAUSE), Rule(FIX, last_user=ASKS_FIX))
+    async with scripted_session("visual-studio-code+noresolve", scripted_llm, project, review_cache) as client:
+        client.edit_answer = answer
+        doc = open_buggy(client, project)
+        mark = len(client.seen(types.WINDOW_SHOW_MESSAGE))
+        assert await start_fix_command(client, doc, "declined-fix") == {"started": True}
+        told = await client.popup("did not apply the edit", since=mark)
+        assert told.type == types.MessageType.Info
+        assert "internal error" not in told.message and "Traceback" not in told.message
+        await client.round_trip()
+        assert not [m for m in client.seen(types.WINDOW_SHOW_MESSAGE)[mark:] if m.type == types.MessageType.Error]
+        assert BUGGY_LINE in doc.text
+        if answer == "error":  # the client's own deliberate failure, not something the server did to it
+            assert [str(e) for e in client.handler_errors] == ["ValueError: the editor could not apply the edit"]
+            client.handler_errors.clear()
+
+
+async def test_an_edit_typed_before_the_progress_bar_was_granted_cancels_quietly(
+        project: GitProject, review_cache: Path, scripted_llm: ScriptedLlm):
+    scripted_llm.script(Rule(EXPLAIN, last_user=ASKS_CAUSE), Rule(FIX, last_user=ASKS_FIX))
+    async with scripted_session("visual-studio-code+noresolve", scripted_llm, project, review_cache) as client:
+        client.progress_grant = asyncio.Event()
+        doc = open_buggy(client, project)
+        asked = client.expect(types.WINDOW_WORK_DONE_PROGRESS_CREATE, lambda _: True)
+        mark = len(client.seen(types.WINDOW_SHOW_MESSAGE))
+        assert await start_fix_command(client, doc, "typed-over") == {"started": True}
+        await asyncio.wait_for(asked, WAIT_S)
+        doc.edit(client, 0, 0, "# typed while the editor was still granting the progress bar\n")
+        await client.round_trip()
+        client.progress_grant.set()
+        await client.round_trip()
+        await client.popup("changed", since=mark)  # told why nothing follows, in plain words
+        assert not [m for m in client.seen(types.WINDOW_SHOW_MESSAGE)[mark:] if m.type == types.MessageType.Error]
+        assert client.applied_edits == [] and scripted_llm.requests == []
+
+
+async def test_shutdown_with_a_fix_command_in_flight_answers_cleanly(project: GitProject, review_cache: Path,
+                                                                     scripted_llm: ScriptedLlm):
+    scripted_llm.script(Rule(fault="hang"))
+    async with scripted_session("visual-studio-code+noresolve", scripted_llm, project, review_cache) as client:
+        doc = open_buggy(client, project)
+        assert await start_fix_command(client, doc, "in-flight") == {"started": True}
+        await asyncio.wait_for(scripted_llm.wait_for_requests(1), WAIT_S)
+    # scripted_session shut the server down on leaving: an error answer (-32603) would have raised there
+    assert client.applied_edits == []
 
 
 # -- LLM failures -----------------------------------------------------------------------------------------------------
