@@ -28,7 +28,7 @@ from itertools import islice
 
 import tree_sitter
 
-from .syntax_repair import TrialRepair, error_sites
+from .syntax_repair import PARSE_BUDGET_BYTES, TrialRepair, error_sites
 from .syntax_tokens import children_between, is_quote, line_end, line_start, token_before, token_text, tokens_between
 from .syntax_trial_edits import PLACEHOLDER, ErrorTokens, TrialEdit, scan_error, trial_edits
 
@@ -52,11 +52,13 @@ class SyntaxProblem:
     message: str
 
 
-def syntax_problems(tree: tree_sitter.Tree | None, source: bytes) -> list[SyntaxProblem]:
-    """The syntax problems of a tree, in document order, at most one per offending token."""
+def syntax_problems(tree: tree_sitter.Tree | None, source: bytes,
+                    budget_bytes: int = PARSE_BUDGET_BYTES) -> list[SyntaxProblem]:
+    """The syntax problems of a tree, in document order, at most one per offending token. Trial repair may parse
+    ``budget_bytes`` in all; errors past it get the cheap explanations."""
     if tree is None or not tree.root_node.has_error:
         return []
-    explainer = _Explainer(tree, source)
+    explainer = _Explainer(tree, source, budget_bytes)
     sites = error_sites(tree.root_node, _MAX_REPORTED)
     for site in sites:
         explainer.explain(site)
@@ -71,10 +73,10 @@ def syntax_problems(tree: tree_sitter.Tree | None, source: bytes) -> list[Syntax
 class _Explainer:
     """Explains the error sites of one tree in document order, remembering the repairs found so far."""
 
-    def __init__(self, tree: tree_sitter.Tree, source: bytes) -> None:
+    def __init__(self, tree: tree_sitter.Tree, source: bytes, budget_bytes: int) -> None:
         self.root = tree.root_node
         self.source = source
-        self.repair = TrialRepair(tree, source)
+        self.repair = TrialRepair(tree, source, budget_bytes)
         self.problems: list[SyntaxProblem] = []
         self.repairs: list[TrialEdit] = []
         self.errors: list[tree_sitter.Node] = []

@@ -8,13 +8,13 @@ Trials never reparse the whole file. Each parses a *window*: the lines around th
 begins a statement of its own (so the window parses as the document does) and ending a few lines past the point of
 repair. A trial passes when the window, edited, has no error left near the repair, no new error before it and no
 more errors in all than before. Windows are a few kilobytes, trials are incremental reparses of the window, and a
-call has a fixed budget of processor time, so the cost per keystroke stays small whatever the size of the file.
+call has a fixed budget of work — bytes handed to the parser, counted, not timed — so the cost per keystroke stays
+small whatever the size of the file, and the answers are the same on a fast machine and a busy one.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass
 
 import tree_sitter
@@ -22,11 +22,12 @@ import tree_sitter
 from .syntax_tokens import indentation, is_atomic, line_end, line_start, starts_statement
 from .syntax_trial_edits import TrialEdit
 
-CPU_BUDGET_SECONDS = 0.003
-"""Processor time (of this thread: not wall time, so a busy machine does not change the answers) that the trial
-parses of one :func:`syntax_problems` call may take. Ordinary mistakes need a tenth of it; text in the wrong
-language, whose error recovery is slow, is what it stops."""
-_ECHO_RESERVE_SECONDS = 0.0008
+PARSE_BUDGET_BYTES = 32_000
+"""Bytes the trial parses of one :func:`syntax_problems` call may hand to the parser (about 3 ms of one core at
+tree-sitter's 12 MB/s on Python). Ordinary mistakes need a few kilobytes; the cap stops a file full of them. Text in
+the wrong language, whose error recovery is slow, is stopped before it costs much: a window with more than
+:data:`_MAX_BASELINE_ERRORS` errors gets no trials."""
+_ECHO_RESERVE_BYTES = 8_000
 """The end of the budget is kept for windows alone: telling later errors' echoes apart costs one parse each."""
 _MAX_BASELINE_ERRORS = 4
 """A window with more errors than this is not code a person is typing but text in the wrong language: no trials."""
@@ -83,14 +84,15 @@ class _Window:
 
 
 class TrialRepair:
-    """Trial edits around the errors of one tree, within a budget of processor time."""
+    """Trial edits around the errors of one tree, within a budget of bytes parsed."""
 
-    def __init__(self, tree: tree_sitter.Tree, source: bytes, budget: float = CPU_BUDGET_SECONDS) -> None:
+    def __init__(self, tree: tree_sitter.Tree, source: bytes, budget_bytes: int = PARSE_BUDGET_BYTES) -> None:
         self.root = tree.root_node
         self.source = source
         self.parser = _trial_parser(tree.language)
         self.language = tree.language
-        self.deadline = time.thread_time() + budget
+        self.budget_bytes = budget_bytes
+        self.spent_bytes = 0
         self._windows: dict[tuple[int, int], _Window | None] = {}
 
     def has_token(self, kind: str, named: bool = False) -> bool:
@@ -110,7 +112,7 @@ class TrialRepair:
         key = (anchor, zone_end)
         if key not in self._windows:
             start, end = self.statement_start(anchor), self._window_end(zone_end)
-            fits = end - start <= _MAX_WINDOW_BYTES and self._spend()
+            fits = end - start <= _MAX_WINDOW_BYTES and self._spend(end - start)
             window = self._open_window(start, end, anchor, zone_end) if fits else None
             if window is not None and len(window.baseline) > _MAX_BASELINE_ERRORS:
                 window = None
@@ -120,7 +122,8 @@ class TrialRepair:
     def fixes(self, window: _Window, edit: TrialEdit) -> bool:
         """Whether ``edit`` leaves no error near the repair (and none new elsewhere in the window)."""
         start, end, insert = edit.start, edit.end, edit.insert.encode()
-        if start < window.start or end > window.start + len(window.text) or not self._spend(_ECHO_RESERVE_SECONDS):
+        if start < window.start or end > window.start + len(window.text) or not self._spend(
+                len(window.text), _ECHO_RESERVE_BYTES):
             return False
         local_start, local_end = start - window.start, end - window.start
         text = window.text[:local_start] + insert + window.text[local_end:]
@@ -145,8 +148,12 @@ class TrialRepair:
         before = sum(1 for site in sites if site[1] <= window.zone[0] and not _overlaps(site, window.zone))
         return before <= window.errors_before_zone() and len(sites) <= len(window.baseline)
 
-    def _spend(self, reserve: float = 0.0) -> bool:
-        return time.thread_time() < self.deadline - reserve
+    def _spend(self, cost: int, reserve: int = 0) -> bool:
+        """Count ``cost`` bytes of parsing against the budget; False (nothing counted) when they do not fit."""
+        if self.spent_bytes + cost > self.budget_bytes - reserve:
+            return False
+        self.spent_bytes += cost
+        return True
 
     def _open_window(self, start: int, end: int, anchor: int, zone_end: int) -> _Window:
         text = self.source[start:end]

@@ -169,6 +169,20 @@ def test_two_separate_mistakes_are_two_problems() -> None:
     assert rows == [first, second]
 
 
+def test_the_trial_budget_counts_bytes_parsed_and_past_it_errors_get_the_cheap_explanation() -> None:
+    """Trial repair's budget is work counted, not time: the same answers on a fast machine and on a busy one."""
+    text = _python_module(60)
+    line = "    def area(self, scale):\n"
+    middle = text.index(line, len(text) // 2)
+    source = (text[:middle] + "    def area(self, scale)\n" + text[middle + len(line):]).encode()
+    tree = parser(language_for("python")).parse(source)
+    full = syntax_problems(tree, source)
+    assert [p.message for p in full] == ['expected ":" after ")"']
+    assert syntax_problems(tree, source) == full, "the same answer every time"
+    starved = syntax_problems(tree, source, budget_bytes=0)
+    assert starved and [p.message for p in starved] != [p.message for p in full], "no trials: a cheaper wording"
+
+
 def test_a_missing_semicolon_in_a_big_java_class_is_one_problem() -> None:
     methods = "".join(f"  int m{n}(int x) {{\n    int y = x * {n};\n    return y + {n};\n  }}\n\n" for n in range(300))
     text = f"class Big {{\n{methods}}}\n"
