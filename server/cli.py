@@ -91,8 +91,10 @@ def serve(args: argparse.Namespace) -> int:
     elif args.ws:
         server.start_ws(args.host, args.port)
     else:
-        server.start_io()
-    return 0
+        from .json_rpc_framing import GuardedStdin
+
+        server.start_io(GuardedStdin(sys.stdin.buffer))
+    return getattr(server.protocol, "exit_code", 0)  # 1 after exit without shutdown, as LSP says
 
 
 if __name__ == "__main__":

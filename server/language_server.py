@@ -2,8 +2,9 @@
 
 pygls keeps its own copy of every document and applies each change to it line by line. Our document store already
 holds the text (as bytes, with an incrementally updated tree), so the protocol subclass below hands open/change/close
-straight to our handlers and skips pygls' copy: the keystroke path does the work once. The same subclass turns
-messages that cannot be used (see :mod:`.malformed_input`) into a clear log line and the error answer they are owed.
+straight to our handlers and skips pygls' copy: the keystroke path does the work once. Its base class
+(:mod:`.json_rpc_rules`) holds pygls to JSON-RPC 2.0 and the LSP lifecycle: every message that cannot be used gets a
+clear log line and the error answer it is owed (:mod:`.malformed_input`).
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ import logging
 from typing import Any
 
 from lsprotocol import types
-from pygls.exceptions import (FeatureRequestError, JsonRpcContentModified, JsonRpcException,
-                              JsonRpcMethodNotFound)
+from pygls.exceptions import FeatureRequestError, JsonRpcContentModified, JsonRpcMethodNotFound
 from pygls.lsp.server import LanguageServer
-from pygls.protocol import LanguageServerProtocol, lsp_method
+from pygls.protocol import lsp_method
 
 from . import log_forwarding, malformed_input
 from .command_work import CommandWork
@@ -24,6 +24,7 @@ from .diagnostics import DiagnosticBoard
 from .document_tasks import DocumentTasks
 from .progress_reporting import ProgressRegistry
 from .documents import DocumentStore
+from .json_rpc_rules import StrictJsonRpcProtocol
 from .settings import Settings, SettingsProblem
 from .team_host import TeamHost
 from .version import __version__
@@ -33,19 +34,8 @@ log = logging.getLogger(__name__)
 NAME = "metagpt-lsp"
 
 
-class SnapshotProtocol(LanguageServerProtocol):
-    """LSP protocol whose text sync goes to our document store only, and that words unusable messages."""
-
-    def structure_message(self, data: dict[str, Any]) -> Any:
-        try:
-            return super().structure_message(data)
-        except JsonRpcException as error:
-            raise malformed_input.bad_params(data, error) from error
-
-    def handle_message(self, message: Any) -> None:
-        if not hasattr(message, "jsonrpc"):  # JSON, but a plain object/array/value rather than a JSON-RPC message
-            raise malformed_input.not_json_rpc(message)
-        super().handle_message(message)
+class SnapshotProtocol(StrictJsonRpcProtocol):
+    """LSP protocol whose text sync goes to our document store only, held to JSON-RPC 2.0 and the LSP lifecycle."""
 
     def _user_handler(self, method: str, params: Any):
         handler = self.fm.features.get(method)
@@ -138,4 +128,6 @@ def _unusable(error: Exception) -> malformed_input.UnusableMessage | None:
         return malformed_input.not_json(error)
     if isinstance(error, UnicodeDecodeError):
         return malformed_input.not_utf8(error)
+    if isinstance(error, RecursionError) or (isinstance(error, ValueError) and "string conversion" in str(error)):
+        return malformed_input.unreadable_json(error)  # valid JSON that Python's json module cannot read
     return None

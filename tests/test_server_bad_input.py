@@ -9,12 +9,17 @@ server's stdin; everything read back from stdout must be well-formed LSP frames.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import json
+import logging
 
 from lsprotocol import types
 
-from lsp_support import EditorClient, EditorDocument, editor_session, summary
+from lsp_support import WAIT_S, EditorClient, EditorDocument, editor_session, summary
 from raw_jsonrpc import RawServer, frame
+from scripted_editor import ASKS_CAUSE, ASKS_FIX
+from scripted_llm import Rule, ScriptedLlm
 
 PROFILE = "visual-studio-code"
 _fresh = itertools.count(1)
@@ -232,3 +237,270 @@ async def test_garbage_between_frames_does_not_desynchronise_the_stream():
     finally:
         assert await server.stop() == 0
 
+
+
+# -- JSON-RPC as the specification says: exactly one answer per request, with the code it names ----------------------
+
+DIAGNOSTIC_REQUEST = {"textDocument": {"uri": "file:///raw/a.py"}}
+AT_START = {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 1}}
+
+
+def is_error(answer: dict, msg_id, code: int) -> bool:
+    return answer.get("id") == msg_id and answer.get("error", {}).get("code") == code
+
+
+async def test_an_absurd_content_length_is_refused_logged_and_the_connection_survives():
+    server = await RawServer.start()
+    try:
+        await server.initialize()
+        for length in (b"100000000000000000", b"9" * 5000, b"%d" % (64 * 1024 * 1024 + 1)):
+            # The body the frame announced never comes: the next frame follows it at once, without a line break.
+            await server.send(b"Content-Length: " + length + b"\r\n\r\n" + b'{"jsonrpc": "2.0", "id": 2}')
+            assert await server.answers_until_barrier() == []
+            await server.log_line(length[:20].decode(), "Content-Length", "over the limit of 64 MiB")
+        await server.request(3, types.TEXT_DOCUMENT_DIAGNOSTIC, DIAGNOSTIC_REQUEST)
+        assert (await server.response(3))["result"]["kind"] == "full"
+    finally:
+        assert await server.stop() == 0
+
+
+async def test_objects_with_a_jsonrpc_key_inside_params_are_data_not_messages():
+    server = await RawServer.start()
+    try:
+        await server.initialize()
+        await server.notify(types.TEXT_DOCUMENT_DID_OPEN, DID_OPEN)
+        # Objects another tool or a command may well carry, that look like JSON-RPC messages (some malformed ones).
+        impostors = [{"jsonrpc": "2.0", "id": 77, "method": types.TEXT_DOCUMENT_HOVER, "params": 1},
+                     {"jsonrpc": "2.0", "id": 78, "method": types.SHUTDOWN}, {"jsonrpc": "2.0"},
+                     {"jsonrpc": "2.0", "id": 79, "result": None}]
+        diagnostic = {"range": AT_START, "message": "from another tool", "source": "other", "data": impostors[0]}
+        await server.request(2, types.TEXT_DOCUMENT_CODE_ACTION, {
+            "textDocument": {"uri": "file:///raw/a.py"}, "range": AT_START, "context": {"diagnostics": [diagnostic]}})
+        await server.request(3, types.WORKSPACE_EXECUTE_COMMAND, {"command": "metagpt.status",
+                                                                   "arguments": impostors})
+        answers = await server.answers_until_barrier()
+        assert [answer["id"] for answer in answers] == [2, 3], answers
+        assert isinstance(answers[0]["result"], list) and isinstance(answers[1]["result"], dict)
+        titles = [action["title"] for action in answers[0]["result"]]
+        assert any("Explain and fix" in title for title in titles), titles
+    finally:
+        assert await server.stop() == 0
+
+
+async def test_json_that_python_cannot_read_gets_a_parse_error_and_the_server_carries_on():
+    server = await RawServer.start()
+    try:
+        await server.initialize()
+        deep = "[" * 100_000 + "]" * 100_000
+        await server.send(frame(body=b'{"jsonrpc": "2.0", "id": 2, "method": "x", "params": %s}' % deep.encode()))
+        await server.send(frame(body=b'{"jsonrpc": "2.0", "id": 3, "method": "x", "params": [%s]}' % (b"7" * 5000)))
+        answers = await server.answers_until_barrier()
+        assert [answer["error"]["code"] for answer in answers] == [-32700, -32700], answers
+        assert [answer["id"] for answer in answers] == [None, None]
+        assert "nested too deeply" in answers[0]["error"]["message"]
+        assert "too many digits" in answers[1]["error"]["message"]
+    finally:
+        assert await server.stop() == 0
+
+
+async def test_every_request_gets_exactly_one_answer_with_the_code_the_spec_names():
+    server = await RawServer.start()
+    try:
+        await server.initialize()
+        did_close = {"textDocument": {"uri": "file:///raw/a.py"}}
+        cases = [  # (message, the one answer expected: (id, code), or None for silence)
+            ({"jsonrpc": "2.0", "id": 2, "method": types.TEXT_DOCUMENT_DID_CLOSE, "params": did_close}, (2, -32601)),
+            ({"jsonrpc": "1.0", "id": 3, "method": types.TEXT_DOCUMENT_DIAGNOSTIC, "params": DIAGNOSTIC_REQUEST},
+             (3, -32600)),
+            ({"id": 4, "method": types.TEXT_DOCUMENT_DIAGNOSTIC, "params": DIAGNOSTIC_REQUEST}, (4, -32600)),
+            ({"jsonrpc": "2.0", "id": 5.5, "method": types.TEXT_DOCUMENT_DIAGNOSTIC}, (None, -32600)),
+            ({"jsonrpc": "2.0", "id": [6], "method": types.TEXT_DOCUMENT_DIAGNOSTIC}, (None, -32600)),
+            ({"jsonrpc": "2.0", "id": 7, "method": 7}, (7, -32600)),
+            ({"jsonrpc": "2.0", "id": 8, "method": types.TEXT_DOCUMENT_DIAGNOSTIC, "params": 8}, (8, -32602)),
+            ({"jsonrpc": "2.0", "id": 9, "method": types.TEXT_DOCUMENT_DIAGNOSTIC}, (9, -32602)),
+            ({"jsonrpc": "2.0", "id": "ten", "method": "metagpt/noSuchMethod"}, ("ten", -32601)),
+            ({"jsonrpc": "2.0", "method": "metagpt/noSuchNotification", "params": {}}, None),
+            ({"jsonrpc": "2.0", "method": "$/somethingOptional"}, None),
+            ({"jsonrpc": "2.0", "method": types.SHUTDOWN}, None),  # a request without an id is not run
+            ({"jsonrpc": "2.0", "id": "no-such-request", "result": 1}, None),  # an answer nobody asked for
+            ({"jsonrpc": "2.0", "result": 1}, None),
+        ]
+        for message, expected in cases:
+            await server.send(frame(message))
+            answers = await server.answers_until_barrier()
+            if expected is None:
+                assert answers == [], f"{message} was answered: {answers}"
+            else:
+                assert len(answers) == 1 and is_error(answers[0], *expected), f"{message} got {answers}"
+                assert "data" not in answers[0]["error"]
+        wrong_param = next(m for m in server.received if m.get("id") == 9)
+        assert "textDocument" in wrong_param["error"]["message"], "the InvalidParams answer names the field"
+        assert b"Traceback" not in server.stderr
+    finally:
+        assert await server.stop() == 0, "a shutdown sent without an id was run"
+
+
+async def test_no_answer_and_no_log_line_carries_a_python_stack():
+    server = await RawServer.start()
+    try:
+        await server.initialize()
+        # Commands whose handlers fail on these arguments: the answer names the error, never the stack.
+        await server.request(2, types.WORKSPACE_EXECUTE_COMMAND, {"command": "metagpt.explainAndFix",
+                                                                   "arguments": [[1]]})
+        await server.request(3, types.WORKSPACE_EXECUTE_COMMAND, {"command": "metagpt.generate", "arguments": [7]})
+        answers = await server.answers_until_barrier()
+        assert [answer["id"] for answer in answers] == [2, 3]
+        failures = [answer["error"] for answer in answers if "error" in answer]
+        assert any(error["code"] == -32603 for error in failures), f"no handler failed, nothing checked: {answers}"
+        for error in failures:
+            assert "data" not in error and "Traceback" not in error["message"] and 'File "' not in error["message"]
+        await server.send(frame(body=b'{"jsonrpc": "2.0", "id": 4, '))
+        await server.answers_until_barrier()
+    finally:
+        assert await server.stop() == 0
+    assert b"Traceback" not in server.stderr, server.stderr.decode(errors="replace")[-2000:]
+
+
+async def test_lifecycle_before_initialize_after_shutdown_and_the_exit_code():
+    server = await RawServer.start()
+    try:
+        await server.request(1, types.TEXT_DOCUMENT_DIAGNOSTIC, DIAGNOSTIC_REQUEST)
+        answer = await server.response(1)
+        assert answer["error"]["code"] == -32002 and "initialize" in answer["error"]["message"]
+        await server.notify(types.TEXT_DOCUMENT_DID_OPEN, DID_OPEN)  # dropped: not yet initialized
+        await server.request(2, types.INITIALIZE, {"processId": None, "rootUri": None, "capabilities": {}})
+        assert "capabilities" in (await server.response(2))["result"]
+        await server.notify(types.INITIALIZED, {})
+        await server.request(3, types.TEXT_DOCUMENT_DIAGNOSTIC, DIAGNOSTIC_REQUEST)
+        assert (await server.response(3))["result"]["items"] == [], "the didOpen before initialize was not dropped"
+
+        await server.request(4, types.SHUTDOWN)
+        assert (await server.response(4)) == {"jsonrpc": "2.0", "id": 4, "result": None}
+        await server.request(5, types.TEXT_DOCUMENT_DIAGNOSTIC, DIAGNOSTIC_REQUEST)
+        await server.request(6, types.SHUTDOWN)
+        await server.notify(types.TEXT_DOCUMENT_DID_OPEN, DID_OPEN)
+        await server.request(7, "metagpt/noSuchMethod")
+        for msg_id in (5, 6, 7):
+            assert is_error(await server.response(msg_id), msg_id, -32600)
+        await server.notify(types.EXIT)
+        assert await server.exit_status() == 0
+        assert [m for m in server.received if "method" not in m and m["id"] not in (1, 2, 3, 4, 5, 6, 7)] == []
+        assert not any(m.get("method") == types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS for m in server.received)
+    finally:
+        if server.process.returncode is None:
+            server.process.kill()
+            await server.exit_status()
+
+
+async def test_exit_without_shutdown_exits_with_status_1():
+    server = await RawServer.start()
+    await server.initialize()
+    await server.notify(types.EXIT)
+    assert await server.exit_status() == 1
+
+
+async def test_a_request_the_editor_never_answers_times_out_and_blocks_nothing():
+    server = await RawServer.start(env={"METAGPT_LSP_CLIENT_ANSWER_TIMEOUT_S": "1"})
+    try:
+        await server.initialize({"workspace": {"configuration": True}})
+        asked = await server.first(lambda m: m.get("method") == types.WORKSPACE_CONFIGURATION)
+        assert await server.answers_until_barrier() == [], "the server answers while its own request waits"
+        await server.log_line("did not answer workspace/configuration within 1 s")
+        await server.send(frame({"jsonrpc": "2.0", "id": asked["id"], "result": [None]}))  # too late: ignored
+        assert await server.answers_until_barrier() == []
+        assert not any("internal error" in line for line in server.log_messages())
+    finally:
+        assert await server.stop() == 0
+
+
+async def test_shutdown_answers_and_exits_cleanly_whatever_is_in_flight():
+    """The editor answers neither the fix's workspace/applyEdit nor workspace/configuration: shutdown still answers
+    null, once, and the server exits with 0 (it used to answer -32603 "dictionary changed size during iteration")."""
+    explain = json.dumps({"cause": "The parameter list is not closed.", "line": "def f(:"})
+    fix = "```python\ndef f():\n    pass\n```\n"
+    async with ScriptedLlm([Rule(explain, last_user=ASKS_CAUSE), Rule(fix, last_user=ASKS_FIX)]) as llm:
+        server = await RawServer.start(env={"OPENAI_BASE_URL": llm.base_url, "OPENAI_API_KEY": "sk-scripted"})
+        try:
+            await server.initialize({"workspace": {"configuration": True, "applyEdit": True}})
+            await server.first(lambda m: m.get("method") == types.WORKSPACE_CONFIGURATION)  # never answered
+            await server.notify(types.TEXT_DOCUMENT_DID_OPEN, {"textDocument": {
+                "uri": "file:///raw/broken.py", "languageId": "python", "version": 1, "text": "def f(:\n    pass\n"}})
+            published = await server.until(lambda m: m.get("method") == types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+            diagnostics = published["params"]["diagnostics"]
+            await server.request(2, types.TEXT_DOCUMENT_CODE_ACTION, {
+                "textDocument": {"uri": "file:///raw/broken.py"}, "range": diagnostics[0]["range"],
+                "context": {"diagnostics": diagnostics}})
+            actions = (await server.response(2))["result"]
+            fix_action = next(action for action in actions if action["title"].startswith("Explain and fix"))
+            await server.request(3, types.WORKSPACE_EXECUTE_COMMAND, fix_action["command"])
+            await server.until(lambda m: m.get("method") == types.WORKSPACE_APPLY_EDIT)  # never answered
+
+            await server.request(4, types.SHUTDOWN)
+            assert await server.response(4) == {"jsonrpc": "2.0", "id": 4, "result": None}
+            await server.notify(types.EXIT)
+            assert await server.exit_status() == 0
+            answers_to_the_command = [m for m in server.received if m.get("id") == 3 and "method" not in m]
+            assert len(answers_to_the_command) == 1, answers_to_the_command
+        finally:
+            if server.process.returncode is None:
+                server.process.kill()
+                await server.exit_status()
+        assert b"dictionary changed size" not in server.stderr
+
+
+# -- what the server keeps: nothing per message -------------------------------------------------------------------
+
+class _Frames:
+    """A writer for the protocol that keeps what the server sends."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict] = []
+
+    def write(self, data: bytes) -> None:
+        self.sent.append(json.loads(data.partition(b"\r\n\r\n")[2]))
+
+    def close(self) -> None:
+        pass
+
+
+async def test_text_sync_and_requests_leave_nothing_behind_in_the_protocol(monkeypatch):
+    """Each didOpen/didChange/didClose used to leave a finished future (~2 KB) in pygls' request table, for ever."""
+    monkeypatch.setenv("METAGPT_LSP_REVIEW_CACHE", ":memory:")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    from metagpt_lsp.server.features import create_server
+
+    server = create_server()
+    protocol = server.protocol
+    frames = _Frames()
+    protocol.set_writer(frames)
+
+    def receive(message: dict) -> None:  # the bytes an editor sends, read as pygls reads them
+        protocol.handle_message(json.loads(json.dumps(message), object_hook=protocol.structure_message))
+
+    try:
+        receive({"jsonrpc": "2.0", "id": 1, "method": types.INITIALIZE, "params": {"capabilities": {}}})
+        receive({"jsonrpc": "2.0", "method": types.INITIALIZED, "params": {}})
+        uri = "file:///memory/a.py"
+        receive({"jsonrpc": "2.0", "method": types.TEXT_DOCUMENT_DID_OPEN, "params": {"textDocument": {
+            "uri": uri, "languageId": "python", "version": 1, "text": ""}}})
+        for version in range(2, 302):
+            receive({"jsonrpc": "2.0", "method": types.TEXT_DOCUMENT_DID_CHANGE, "params": {
+                "textDocument": {"uri": uri, "version": version},
+                "contentChanges": [{"range": {"start": {"line": 0, "character": 0},
+                                              "end": {"line": 0, "character": 0}}, "text": "x"}]}})
+            receive({"jsonrpc": "2.0", "id": version, "method": types.TEXT_DOCUMENT_DIAGNOSTIC,
+                     "params": {"textDocument": {"uri": uri}}})
+        receive({"jsonrpc": "2.0", "method": types.TEXT_DOCUMENT_DID_CLOSE, "params": {"textDocument": {"uri": uri}}})
+        in_flight = [future for future in protocol._request_futures.values() if isinstance(future, asyncio.Future)]
+        if in_flight:  # async handlers (initialized) finish on the loop; their callbacks run before wait returns
+            await asyncio.wait(in_flight)
+
+        answered = [frame["id"] for frame in frames.sent if "id" in frame and "method" not in frame]
+        assert answered == [1, *range(2, 302)], "every request was answered once"
+        published = [frame["params"].get("version") for frame in frames.sent
+                     if frame.get("method") == types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS]
+        assert published[-2:] == [301, None], "the edits reached the document store, then it was closed"
+        assert dict(protocol._request_futures) == {}, f"{len(protocol._request_futures)} futures left behind"
+        assert dict(protocol._result_types) == {}
+    finally:
+        logging.getLogger("metagpt_lsp").removeHandler(server.editor_log)
