@@ -22,9 +22,9 @@ import resource
 import time
 import tracemalloc
 
-from metagpt_lsp.agents.broker import Broker
-from metagpt_lsp.agents.cooperation import CooperationGraph
-from metagpt_lsp.agents.messages import Message, MessageKind as K
+from metagpt_lsp.agents.broker.broker import Broker
+from metagpt_lsp.agents.team.cooperation import CooperationGraph
+from metagpt_lsp.agents.broker.messages import Message, MessageKind as K
 
 TARGET_MESSAGES_PER_S = 50_000
 

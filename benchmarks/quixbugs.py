@@ -42,8 +42,8 @@ from quixbugs_scoring import Program, parses, programs, run_tests  # noqa: E402
 
 from lsprotocol import types  # noqa: E402
 
-from metagpt_lsp.agents.code_blocks import extract_code_block  # noqa: E402
-from metagpt_lsp.agents.llm_settings import (  # noqa: E402
+from metagpt_lsp.agents.llm.code_blocks import extract_code_block  # noqa: E402
+from metagpt_lsp.agents.llm.settings import (  # noqa: E402
     EMBEDDED_MODEL,
     EMBEDDED_REQUEST_TIMEOUT_S,
     EMBEDDED_TASK_DEADLINE_S,
@@ -275,7 +275,7 @@ async def run(args: argparse.Namespace) -> int:
     embedded = None
     base_url, model = args.base_url, args.model or EMBEDDED_MODEL
     if base_url is None:
-        from metagpt_lsp.agents.local_model import EmbeddedModel
+        from metagpt_lsp.agents.llm.embedded.model import EmbeddedModel
 
         embedded = EmbeddedModel()
         began = time.monotonic()

@@ -14,8 +14,8 @@ import statistics
 import time
 from pathlib import Path
 
-from metagpt_lsp.agents.languages import language_for, parser
-from metagpt_lsp.agents.syntax_errors import syntax_problems
+from metagpt_lsp.agents.syntax.languages import language_for, parser
+from metagpt_lsp.agents.syntax.problems import syntax_problems
 
 _DEFAULT_FILE = Path(__file__).resolve().parents[1].parent / "shared/data/perf/cpython-3.11.7/_pydecimal.py"
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 
-from metagpt_lsp.agents.languages import language_for
+from metagpt_lsp.agents.syntax import language_for
 
 _SKIPPED_DIRS = {".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__", ".tox", "build", "dist"}
 _SEVERITY = {1: "error", 2: "warning", 3: "info", 4: "hint"}
@@ -118,13 +118,13 @@ class FileReport:
 
 def apply_text_edits(text: str, edits: list[types.TextEdit]) -> str:
     """Apply LSP text edits (UTF-16 positions) to ``text`` — the editor's side of a workspace edit."""
-    from metagpt_lsp.agents.snapshot import DocumentSnapshot, Position
+    from metagpt_lsp.agents.syntax import DocumentSnapshot, TextPosition
 
     snapshot = DocumentSnapshot.open("file:///check", 0, text)
     data = snapshot.source
     for edit in sorted(edits, key=lambda e: (e.range.start.line, e.range.start.character), reverse=True):
-        start = snapshot.offset_at(Position(edit.range.start.line, edit.range.start.character))
-        end = snapshot.offset_at(Position(edit.range.end.line, edit.range.end.character))
+        start = snapshot.offset_at(TextPosition(edit.range.start.line, edit.range.start.character))
+        end = snapshot.offset_at(TextPosition(edit.range.end.line, edit.range.end.character))
         data = data[:start] + edit.new_text.encode("utf-8", "surrogatepass") + data[end:]
     return data.decode("utf-8", "surrogatepass")
 

@@ -15,10 +15,10 @@ from typing import Any
 from lsprotocol import types
 from pygls.exceptions import JsonRpcContentModified
 
-from metagpt_lsp.agents.code_units import innermost_unit
-from metagpt_lsp.agents.generation_sites import generation_site
-from metagpt_lsp.agents.snapshot import DocumentSnapshot, Position
-from metagpt_lsp.agents.team_payloads import FixRequest
+from metagpt_lsp.agents.syntax import innermost_unit
+from metagpt_lsp.agents.team import generation_site
+from metagpt_lsp.agents.syntax import DocumentSnapshot, TextPosition
+from metagpt_lsp.agents.team import FixRequest
 
 from .progress_reporting import TaskProgress
 from .review_on_save import SOURCE as REVIEW_SOURCE, review_document
@@ -37,7 +37,7 @@ ACTION_KINDS = [FIX_KIND, GENERATE_KIND, REVIEW_KIND]
 
 
 def _offset(snapshot: DocumentSnapshot, position: types.Position) -> int:
-    return snapshot.offset_at(Position(position.line, position.character))
+    return snapshot.offset_at(TextPosition(position.line, position.character))
 
 
 def client_resolves_edits(capabilities: types.ClientCapabilities) -> bool:
@@ -243,8 +243,8 @@ async def review_file(server: Any, data: Any) -> int:
 
 
 def _fix_request(snapshot: DocumentSnapshot, diagnostic: types.Diagnostic) -> FixRequest:
-    start = snapshot.offset_at(Position(diagnostic.range.start.line, diagnostic.range.start.character))
-    end = snapshot.offset_at(Position(diagnostic.range.end.line, diagnostic.range.end.character))
+    start = snapshot.offset_at(TextPosition(diagnostic.range.start.line, diagnostic.range.start.character))
+    end = snapshot.offset_at(TextPosition(diagnostic.range.end.line, diagnostic.range.end.character))
     data = diagnostic.data if isinstance(diagnostic.data, dict) else {}
     known = data.get("cause") if diagnostic.source == REVIEW_SOURCE else None
     code = str(diagnostic.code) if diagnostic.code is not None else None

@@ -26,7 +26,7 @@ def _show(server: Any, summary: str, details: str) -> None:
 
 
 def status(server: Any) -> dict[str, Any]:
-    from metagpt_lsp.agents.llm_settings import resolve_endpoint
+    from metagpt_lsp.agents.llm import resolve_endpoint
 
     team = server.team_host.active
     endpoint = server.team_host.endpoint or resolve_endpoint(server.settings.llm)
@@ -60,7 +60,7 @@ def trace(server: Any) -> str:
 
 
 def team_graph(server: Any) -> dict[str, str]:
-    from metagpt_lsp.agents.cooperation import CooperationGraph
+    from metagpt_lsp.agents.team import CooperationGraph
 
     team = server.team_host.active
     graph = team.graph if team is not None else CooperationGraph.default()
@@ -70,7 +70,7 @@ def team_graph(server: Any) -> dict[str, str]:
 
 
 def clear_review_cache(server: Any) -> int:
-    from metagpt_lsp.agents.review_cache import ReviewCache
+    from metagpt_lsp.agents.team import ReviewCache
 
     cache = server.team_host.review_cache or ReviewCache()
     cleared = cache.clear()

@@ -8,7 +8,7 @@ from typing import Any
 
 from lsprotocol import types
 
-from metagpt_lsp.agents.positions import PositionEncoding
+from metagpt_lsp.agents.syntax import PositionEncoding
 
 from . import log_forwarding, text_sync
 from .diagnostics import client_pulls_diagnostics

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 from lsprotocol import types
 
-from metagpt_lsp.agents.snapshot import DocumentSnapshot
-from metagpt_lsp.agents.syntax_errors import syntax_problems
+from metagpt_lsp.agents.syntax import DocumentSnapshot
+from metagpt_lsp.agents.syntax import syntax_problems
 
 SOURCE = "metagpt-lsp"
 

@@ -1,7 +1,7 @@
 """``metagpt-lsp doctor``: what works and what does not with the LLM endpoint the server would use, and the fix.
 
 It resolves the endpoint exactly as the server does (a settings file, then ``OPENAI_BASE_URL``/``METAGPT_LSP_MODEL``,
-then the embedded model) and probes it through the same :class:`~metagpt_lsp.agents.llm_client.LlmClient` the agents
+then the embedded model) and probes it through the same :class:`~metagpt_lsp.agents.llm.client.LlmClient` the agents
 use: reachable (``GET /models``), the models it serves, a chat completion, a stream, the structured-output mode the
 client settles on (``json_schema``, ``json_object`` or tolerant ``text``), the context length where the server
 reports it (llama.cpp's ``/props``, ``meta.n_ctx_train`` or vLLM's ``max_model_len`` in ``/v1/models``; the embedded
@@ -21,8 +21,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, TextIO
 
-from metagpt_lsp.agents.llm_errors import LlmError
-from metagpt_lsp.agents.llm_settings import LlmEndpoint, LlmSettings, resolve_endpoint
+from metagpt_lsp.agents.llm import LlmError
+from metagpt_lsp.agents.llm import LlmEndpoint, LlmSettings, resolve_endpoint
 
 COLD_START_TARGET_S = 15.0
 PING = [{"role": "user", "content": "Reply with the single word OK."}]
@@ -177,14 +177,14 @@ async def _probe_llm(report: DoctorReport, llm: Any) -> float | None:
 async def diagnose(settings: LlmSettings, environ: Mapping[str, str] | None = None, *,
                    embedded_factory: Callable[[], Any] | None = None) -> DoctorReport:
     """Run every probe against the endpoint ``settings`` (and the environment) resolve to."""
-    from metagpt_lsp.agents.llm_client import LlmClient
+    from metagpt_lsp.agents.llm import LlmClient
 
     endpoint = resolve_endpoint(settings, environ)
     settings = LlmSettings(**{**settings.__dict__, "max_retries": 0})
     report = DoctorReport("the embedded model" if endpoint.embedded else str(endpoint.base_url))
     embedded, base_url, context = None, endpoint.base_url, None
     if endpoint.embedded:
-        from metagpt_lsp.agents.local_model import CONTEXT_TOKENS, EmbeddedModel
+        from metagpt_lsp.agents.llm.embedded import CONTEXT_TOKENS, EmbeddedModel
 
         embedded = (embedded_factory or EmbeddedModel)()
         status = embedded.status()

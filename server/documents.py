@@ -13,9 +13,9 @@ from typing import Iterable
 
 from lsprotocol import types
 
-from metagpt_lsp.agents.languages import language_for
-from metagpt_lsp.agents.positions import PositionEncoding, encode
-from metagpt_lsp.agents.snapshot import DEFAULT_MAX_PARSE_BYTES, DocumentSnapshot, Position, TextChange
+from metagpt_lsp.agents.syntax import language_for
+from metagpt_lsp.agents.syntax import PositionEncoding, encode
+from metagpt_lsp.agents.syntax import DEFAULT_MAX_PARSE_BYTES, DocumentSnapshot, TextPosition, TextChange
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,8 @@ def to_text_changes(events: Iterable[types.TextDocumentContentChangeEvent]) -> l
         else:
             changes.append(TextChange(
                 event.text,
-                Position(event_range.start.line, event_range.start.character),
-                Position(event_range.end.line, event_range.end.character),
+                TextPosition(event_range.start.line, event_range.start.character),
+                TextPosition(event_range.end.line, event_range.end.character),
             ))
     return changes
 

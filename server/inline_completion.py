@@ -15,9 +15,9 @@ from typing import Any
 
 from lsprotocol import types
 
-from metagpt_lsp.agents.generation_sites import generation_site
-from metagpt_lsp.agents.positions import decode
-from metagpt_lsp.agents.snapshot import Position
+from metagpt_lsp.agents.team import generation_site
+from metagpt_lsp.agents.syntax import decode
+from metagpt_lsp.agents.syntax import TextPosition
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ async def inline_completion(server: Any, params: types.InlineCompletionParams) -
         return None
     server.document_tasks.track(uri, "inline")
     await asyncio.sleep(settings.debounce_ms / 1000)  # a newer keystroke cancels this task while it waits
-    cursor = snapshot.offset_at(Position(params.position.line, params.position.character))
+    cursor = snapshot.offset_at(TextPosition(params.position.line, params.position.character))
     request = generation_site(snapshot, cursor, allow_cursor=True)
     if request is None:
         return None

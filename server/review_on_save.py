@@ -14,8 +14,8 @@ from typing import Any
 
 from lsprotocol import types
 
-from metagpt_lsp.agents.anchoring import locate_snippet
-from metagpt_lsp.agents.snapshot import DocumentSnapshot
+from metagpt_lsp.agents.edits import locate_snippet
+from metagpt_lsp.agents.syntax import DocumentSnapshot
 
 from .diagnostics import lsp_range
 from .progress_reporting import TaskProgress
@@ -44,8 +44,8 @@ async def review_document(server: Any, uri: str, units: tuple[Any, ...] | None =
                           title: str = "Reviewing changed code", whole_file: bool = False) -> Any:
     """Review ``units`` (default: what changed since HEAD, or every unit with ``whole_file``) of the document's
     current snapshot; publish findings."""
-    from metagpt_lsp.agents.git_changes import changed_units, every_unit
-    from metagpt_lsp.agents.team_payloads import ReviewRequest
+    from metagpt_lsp.agents.team import changed_units, every_unit
+    from metagpt_lsp.agents.team import ReviewRequest
 
     snapshot = server.documents.get(uri)
     if snapshot is None or snapshot.tree is None:

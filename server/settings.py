@@ -17,8 +17,8 @@ from typing import Any, Mapping
 
 import cattrs
 
-from metagpt_lsp.agents.cooperation import CooperationGraph, GraphError
-from metagpt_lsp.agents.llm_settings import LlmSettings
+from metagpt_lsp.agents.team import CooperationGraph, GraphError
+from metagpt_lsp.agents.llm import LlmSettings
 
 log = logging.getLogger(__name__)
 

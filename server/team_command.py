@@ -14,7 +14,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-from metagpt_lsp.agents.cooperation import CooperationGraph, GraphError
+from metagpt_lsp.agents.team import CooperationGraph, GraphError
 
 from .settings import SECTION, parse_settings
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
-from metagpt_lsp.agents.llm_settings import LlmEndpoint, LlmSettings, for_endpoint, resolve_endpoint
+from metagpt_lsp.agents.llm import LlmEndpoint, LlmSettings, for_endpoint, resolve_endpoint
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +50,10 @@ class TeamHost:
         return self._team
 
     def _build(self) -> Any:
-        from metagpt_lsp.agents.cooperation import CooperationGraph
-        from metagpt_lsp.agents.coordinator import Team
-        from metagpt_lsp.agents.llm_client import LlmClient
-        from metagpt_lsp.agents.review_cache import ReviewCache
+        from metagpt_lsp.agents.team import CooperationGraph
+        from metagpt_lsp.agents.team import Team
+        from metagpt_lsp.agents.llm import LlmClient
+        from metagpt_lsp.agents.team import ReviewCache
 
         self.endpoint = resolve_endpoint(self._llm_settings or LlmSettings())
         settings = for_endpoint(self._llm_settings or LlmSettings(), self.endpoint)
@@ -70,7 +70,7 @@ class TeamHost:
                     run_doctests=run_doctests)
 
     def _embedded_provider(self) -> Callable[[], Any]:
-        from metagpt_lsp.agents.local_model import EmbeddedModel
+        from metagpt_lsp.agents.llm.embedded import EmbeddedModel
 
         if self._embedded is None:
             self._embedded = EmbeddedModel()

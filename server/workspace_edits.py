@@ -10,7 +10,7 @@ from __future__ import annotations
 from lsprotocol import types
 
 from metagpt_lsp.agents.edits import ByteEdit
-from metagpt_lsp.agents.snapshot import DocumentSnapshot
+from metagpt_lsp.agents.syntax import DocumentSnapshot
 
 from .diagnostics import lsp_range
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from metagpt_lsp.agents.llm_client import LlmClient
-from metagpt_lsp.agents.llm_settings import LlmEndpoint, LlmSettings
+from metagpt_lsp.agents.llm.client import LlmClient
+from metagpt_lsp.agents.llm.settings import LlmEndpoint, LlmSettings
 from scripted_llm import ScriptedLlm
 
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import httpx2 as httpx  # the HTTP client the openai package ships with
 import pytest
 
-from metagpt_lsp.agents.broker import Broker
-from metagpt_lsp.agents.cooperation import CooperationGraph
-from metagpt_lsp.agents.messages import Failure, Message, MessageKind as K
-from metagpt_lsp.agents.task_scope import (AgentFailed, NoRecipient, ReplyTimeout, RoundLimitExceeded, TaskCancelled,
+from metagpt_lsp.agents.broker.broker import Broker
+from metagpt_lsp.agents.team.cooperation import CooperationGraph
+from metagpt_lsp.agents.broker.messages import Failure, Message, MessageKind as K
+from metagpt_lsp.agents.broker.task_scope import (AgentFailed, NoRecipient, ReplyTimeout, RoundLimitExceeded, TaskCancelled,
                                            TaskDeadlineExceeded)
 
 
@@ -190,7 +190,7 @@ async def test_a_failing_handler_becomes_an_error_reply_and_the_agent_keeps_work
     async with Broker() as broker:
         broker.subscribe(Flaky())
         async with broker.open_task() as task:
-            with caplog.at_level(logging.ERROR, logger="metagpt_lsp.agents.broker"):
+            with caplog.at_level(logging.ERROR, logger="metagpt_lsp.agents.broker.broker"):
                 with pytest.raises(AgentFailed) as failed:
                     await task.request(K.SUBTASK_VERIFY, "bad")
             assert failed.value.failures[0].kind is K.ERROR
@@ -255,7 +255,7 @@ async def test_no_task_leaks_after_a_thousand_tasks():
         broker.subscribe(slow, concurrency=4)
         broker.subscribe(Broken())
         before = asyncio.all_tasks()
-        logging.getLogger("metagpt_lsp.agents.broker").disabled = True
+        logging.getLogger("metagpt_lsp.agents.broker.broker").disabled = True
         try:
             for n in range(1000):
                 async with broker.open_task(timeout=10) as task:
@@ -271,7 +271,7 @@ async def test_no_task_leaks_after_a_thousand_tasks():
                         with pytest.raises(AgentFailed):
                             await task.request(K.SUBTASK_VERIFY, n)
         finally:
-            logging.getLogger("metagpt_lsp.agents.broker").disabled = False
+            logging.getLogger("metagpt_lsp.agents.broker.broker").disabled = False
         assert asyncio.all_tasks() == before
         stats = broker.statistics()
         assert (stats.tasks_in_flight, stats.handling, stats.requests_waiting, stats.tasks_finished) == (0, 0, 0, 1000)

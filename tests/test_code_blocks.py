@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from metagpt_lsp.agents.code_blocks import extract_code_block, fenced_blocks
+from metagpt_lsp.agents.llm.code_blocks import extract_code_block, fenced_blocks
 
 FIXED = "def mean(xs):\n    if not xs:\n        return 0.0\n    return sum(xs) / len(xs)"
 

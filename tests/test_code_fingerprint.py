@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from metagpt_lsp.agents.code_fingerprint import fingerprint
-from metagpt_lsp.agents.snapshot import DocumentSnapshot
+from metagpt_lsp.agents.syntax.fingerprint import fingerprint
+from metagpt_lsp.agents.syntax.snapshot import DocumentSnapshot
 
 BASE = "def f(x, y=2, *rest):\n    total = x + y\n    for item in rest:\n        total += item\n    return total\n"
 

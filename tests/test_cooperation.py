@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from metagpt_lsp.agents.cooperation import (AGENTS, DEFAULT_EDGES, CooperationGraph, Edge, GraphError, Output,
+from metagpt_lsp.agents.team.cooperation import (AGENTS, DEFAULT_EDGES, CooperationGraph, Edge, GraphError, Output,
                                             RoundBound, Verdict)
-from metagpt_lsp.agents.messages import MessageKind as K
+from metagpt_lsp.agents.broker.messages import MessageKind as K
 
 
 def problems_of(**kwargs) -> tuple[str, ...]:
@@ -184,7 +184,7 @@ def test_mermaid_rendering_draws_every_edge_with_its_weight_and_kinds():
 async def test_the_seeds_four_steps_run_on_the_broker_and_the_graph():
     """Allocation, decomposition, collaborative processing (review sends the patch back) and integration by weight,
     written the way a coordinator would, with stand-in agents."""
-    from metagpt_lsp.agents.broker import Broker
+    from metagpt_lsp.agents.broker.broker import Broker
 
     class Diagnosis:
         name, watches = "diagnosis", (K.SUBTASK_EXPLAIN,)

@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 import time
 
-from metagpt_lsp.agents.coordinator import Team
-from metagpt_lsp.agents.doctest_check import examples_for, run_examples
-from metagpt_lsp.agents.snapshot import DocumentSnapshot
-from metagpt_lsp.agents.team_payloads import FixRequest
+from metagpt_lsp.agents.team.coordinator import Team
+from metagpt_lsp.agents.edits.examples import examples_for, run_examples
+from metagpt_lsp.agents.syntax.snapshot import DocumentSnapshot
+from metagpt_lsp.agents.team.payloads import FixRequest
 from scripted_llm import Rule
 
 MODULE = '''def lis(arr):

@@ -17,11 +17,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from metagpt_lsp.agents.edits import verify_patch
-from metagpt_lsp.agents.generation_agent import fix_patch
-from metagpt_lsp.agents.llm_errors import LlmBadReply
-from metagpt_lsp.agents.snapshot import DocumentSnapshot
-from metagpt_lsp.agents.syntax_errors import syntax_problems
+from metagpt_lsp.agents.edits.patches import verify_patch
+from metagpt_lsp.agents.team.generation_agent import fix_patch
+from metagpt_lsp.agents.llm.errors import LlmBadReply
+from metagpt_lsp.agents.syntax.snapshot import DocumentSnapshot
+from metagpt_lsp.agents.syntax.problems import syntax_problems
 
 KEEP_ME = "def keep_me(s)\n    return s.strip()\n\n\nprint(keep_me(' a '))\n"
 WORKER = '''import math

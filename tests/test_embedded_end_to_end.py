@@ -22,7 +22,7 @@ from lsprotocol import types
 from pytest_lsp import ClientServerConfig
 
 from lsp_support import EditorClient, initialize_params, make_editor_client
-from metagpt_lsp.agents.local_model import embedded_status
+from metagpt_lsp.agents.llm.embedded.model import embedded_status
 
 FIX_TIMEOUT_S = 300.0
 """The bound on one explain-and-fix on the embedded model (2 CPU cores: typically 20-60 s; a cold start adds ~5 s)."""

@@ -12,9 +12,9 @@ import pytest
 from lsprotocol import types
 
 from lsp_support import WAIT_S, EditorDocument
-from metagpt_lsp.agents.llm_client import LlmClient
-from metagpt_lsp.agents.llm_errors import LlmError
-from metagpt_lsp.agents.llm_settings import LlmEndpoint, LlmSettings
+from metagpt_lsp.agents.llm.client import LlmClient
+from metagpt_lsp.agents.llm.errors import LlmError
+from metagpt_lsp.agents.llm.settings import LlmEndpoint, LlmSettings
 from openai_wire import error_body, send_json
 from sample_module import STATS
 from scripted_editor import GitProject, scripted_session

@@ -11,10 +11,10 @@ import time
 
 import pytest
 
-from metagpt_lsp.agents.llm_client import LlmClient
-from metagpt_lsp.agents.llm_errors import (LlmBadReply, LlmError, LlmRateLimited, LlmRejected, LlmTimeout,
+from metagpt_lsp.agents.llm.client import LlmClient
+from metagpt_lsp.agents.llm.errors import (LlmBadReply, LlmError, LlmRateLimited, LlmRejected, LlmTimeout,
                                            LlmUnavailable)
-from metagpt_lsp.agents.llm_settings import LlmEndpoint, LlmSettings, resolve_endpoint
+from metagpt_lsp.agents.llm.settings import LlmEndpoint, LlmSettings, resolve_endpoint
 from scripted_llm import Rule, ScriptedLlm
 
 ASK = [{"role": "system", "content": "You explain Python errors."},
@@ -312,7 +312,7 @@ async def test_the_api_key_is_sent_in_authorization_only_and_never_logged(script
 
 
 def test_importing_the_client_does_not_import_openai():
-    code = "import sys, metagpt_lsp.agents.llm_client; assert 'openai' not in sys.modules, 'openai imported'"
+    code = "import sys, metagpt_lsp.agents.llm.client; assert 'openai' not in sys.modules, 'openai imported'"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).returncode == 0
 
 

@@ -25,13 +25,13 @@ import psutil
 import pytest
 from openai import AsyncOpenAI
 
-from metagpt_lsp.agents import model_weights
-from metagpt_lsp.agents.llm_client import LlmClient
-from metagpt_lsp.agents.llm_errors import LlmUnavailable
-from metagpt_lsp.agents.llm_settings import EMBEDDED_MODEL, LlmEndpoint, LlmSettings
-from metagpt_lsp.agents.local_model import EmbeddedModel, embedded_status, llama_server_command
-from metagpt_lsp.agents.local_server import LocalModelServer, ModelServerError
-from metagpt_lsp.agents.model_weights import (EMBEDDED_WEIGHTS, Chunk, WeightsError, WeightsSpec, ensure_weights,
+from metagpt_lsp.agents.llm.embedded import weights as model_weights
+from metagpt_lsp.agents.llm.client import LlmClient
+from metagpt_lsp.agents.llm.errors import LlmUnavailable
+from metagpt_lsp.agents.llm.settings import EMBEDDED_MODEL, LlmEndpoint, LlmSettings
+from metagpt_lsp.agents.llm.embedded.model import EmbeddedModel, embedded_status, llama_server_command
+from metagpt_lsp.agents.llm.embedded.server import LocalModelServer, ModelServerError
+from metagpt_lsp.agents.llm.embedded.weights import (EMBEDDED_WEIGHTS, Chunk, WeightsError, WeightsSpec, ensure_weights,
                                               is_assembled, weights_path)
 
 STAND_IN = Path(__file__).with_name("stand_in_model_server.py")
@@ -238,7 +238,7 @@ async def test_stop_ends_the_child_and_its_output_never_reaches_our_stdout(make_
 PARENT = """
 import asyncio, sys
 from pathlib import Path
-from metagpt_lsp.agents.local_server import LocalModelServer
+from metagpt_lsp.agents.llm.embedded.server import LocalModelServer
 
 async def main():
     server = LocalModelServer(lambda port: [sys.executable, sys.argv[1], "--port", str(port)],

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from metagpt_lsp.agents import positions
-from metagpt_lsp.agents.positions import (
+from metagpt_lsp.agents.syntax import positions
+from metagpt_lsp.agents.syntax.positions import (
     LineIndex, PositionEncoding, byte_to_column, column_to_byte, decode, encode, units_in,
 )
-from metagpt_lsp.agents.snapshot import DocumentSnapshot, Position, TextChange
+from metagpt_lsp.agents.syntax.snapshot import DocumentSnapshot, TextPosition, TextChange
 
 UTF8, UTF16, UTF32 = PositionEncoding.UTF8, PositionEncoding.UTF16, PositionEncoding.UTF32
 
@@ -181,56 +181,56 @@ def test_the_document_layout_the_cases_rely_on() -> None:
 @pytest.mark.parametrize(
     ("encoding", "position", "offset"),
     [
-        (UTF16, Position(0, 5), 5), (UTF16, Position(0, 6), 5), (UTF16, Position(0, 7), 9),
-        (UTF16, Position(0, 8), 10), (UTF16, Position(0, 9), 10),          # past the line end: before its CRLF
-        (UTF16, Position(1, 2), 18), (UTF16, Position(1, 4), 21), (UTF16, Position(1, 40), 21),
-        (UTF16, Position(2, 2), 24), (UTF16, Position(2, 4), 26), (UTF16, Position(3, 0), 26),
-        (UTF16, Position(99, 3), 26),
-        (UTF8, Position(0, 7), 5), (UTF8, Position(0, 9), 9), (UTF8, Position(1, 3), 15),
-        (UTF8, Position(1, 8), 19), (UTF8, Position(1, 9), 21),
-        (UTF32, Position(0, 6), 9), (UTF32, Position(1, 2), 18), (UTF32, Position(1, 3), 19),
+        (UTF16, TextPosition(0, 5), 5), (UTF16, TextPosition(0, 6), 5), (UTF16, TextPosition(0, 7), 9),
+        (UTF16, TextPosition(0, 8), 10), (UTF16, TextPosition(0, 9), 10),          # past the line end: before its CRLF
+        (UTF16, TextPosition(1, 2), 18), (UTF16, TextPosition(1, 4), 21), (UTF16, TextPosition(1, 40), 21),
+        (UTF16, TextPosition(2, 2), 24), (UTF16, TextPosition(2, 4), 26), (UTF16, TextPosition(3, 0), 26),
+        (UTF16, TextPosition(99, 3), 26),
+        (UTF8, TextPosition(0, 7), 5), (UTF8, TextPosition(0, 9), 9), (UTF8, TextPosition(1, 3), 15),
+        (UTF8, TextPosition(1, 8), 19), (UTF8, TextPosition(1, 9), 21),
+        (UTF32, TextPosition(0, 6), 9), (UTF32, TextPosition(1, 2), 18), (UTF32, TextPosition(1, 3), 19),
     ],
 )
-def test_offset_of_a_position(encoding: PositionEncoding, position: Position, offset: int) -> None:
+def test_offset_of_a_position(encoding: PositionEncoding, position: TextPosition, offset: int) -> None:
     assert _snapshot(encoding).offset_at(position) == offset
 
 
 @pytest.mark.parametrize(
     ("encoding", "offset", "position"),
     [
-        (UTF16, 5, Position(0, 5)), (UTF16, 7, Position(0, 5)), (UTF16, 9, Position(0, 7)),
-        (UTF16, 11, Position(0, 8)), (UTF16, 12, Position(1, 0)), (UTF16, 19, Position(1, 3)),
-        (UTF16, 20, Position(1, 3)), (UTF16, 21, Position(1, 4)), (UTF16, 22, Position(2, 0)),
-        (UTF16, 26, Position(2, 4)), (UTF16, 500, Position(2, 4)),
-        (UTF8, 9, Position(0, 9)), (UTF8, 7, Position(0, 5)), (UTF32, 9, Position(0, 6)), (UTF32, 21, Position(1, 4)),
+        (UTF16, 5, TextPosition(0, 5)), (UTF16, 7, TextPosition(0, 5)), (UTF16, 9, TextPosition(0, 7)),
+        (UTF16, 11, TextPosition(0, 8)), (UTF16, 12, TextPosition(1, 0)), (UTF16, 19, TextPosition(1, 3)),
+        (UTF16, 20, TextPosition(1, 3)), (UTF16, 21, TextPosition(1, 4)), (UTF16, 22, TextPosition(2, 0)),
+        (UTF16, 26, TextPosition(2, 4)), (UTF16, 500, TextPosition(2, 4)),
+        (UTF8, 9, TextPosition(0, 9)), (UTF8, 7, TextPosition(0, 5)), (UTF32, 9, TextPosition(0, 6)), (UTF32, 21, TextPosition(1, 4)),
     ],
 )
-def test_position_of_an_offset(encoding: PositionEncoding, offset: int, position: Position) -> None:
+def test_position_of_an_offset(encoding: PositionEncoding, offset: int, position: TextPosition) -> None:
     """Offsets inside a character or inside a CRLF belong to that character or that line."""
     assert _snapshot(encoding).position_at(offset) == position
 
 
 def test_positions_past_a_line_or_past_the_document_are_recognised() -> None:
     snapshot = _snapshot(UTF16)
-    assert not snapshot.is_past_end(Position(0, 8))
-    assert snapshot.is_past_end(Position(0, 9))
-    assert not snapshot.is_past_end(Position(2, 4))
-    assert snapshot.is_past_end(Position(2, 5))
-    assert snapshot.is_past_end(Position(3, 0))
-    assert _snapshot(UTF8).is_past_end(Position(0, 11))
-    assert not _snapshot(UTF8).is_past_end(Position(0, 10))
+    assert not snapshot.is_past_end(TextPosition(0, 8))
+    assert snapshot.is_past_end(TextPosition(0, 9))
+    assert not snapshot.is_past_end(TextPosition(2, 4))
+    assert snapshot.is_past_end(TextPosition(2, 5))
+    assert snapshot.is_past_end(TextPosition(3, 0))
+    assert _snapshot(UTF8).is_past_end(TextPosition(0, 11))
+    assert not _snapshot(UTF8).is_past_end(TextPosition(0, 10))
 
 
 def test_a_change_past_the_end_is_clamped_and_flagged() -> None:
     snapshot = _snapshot(UTF16)
-    changed = snapshot.with_changes(2, [TextChange("!", Position(7, 0), Position(9, 9))])
+    changed = snapshot.with_changes(2, [TextChange("!", TextPosition(7, 0), TextPosition(9, 9))])
     assert changed.text == TEXT + "!"
     assert changed.clamped
-    assert not snapshot.with_changes(2, [TextChange("!", Position(2, 4), Position(2, 4))]).clamped
+    assert not snapshot.with_changes(2, [TextChange("!", TextPosition(2, 4), TextPosition(2, 4))]).clamped
 
 
 def test_a_change_inside_a_surrogate_pair_replaces_the_whole_emoji() -> None:
     snapshot = _snapshot(UTF16)
-    changed = snapshot.with_changes(2, [TextChange("?", Position(0, 6), Position(0, 7))])
+    changed = snapshot.with_changes(2, [TextChange("?", TextPosition(0, 6), TextPosition(0, 7))])
     assert changed.text == TEXT.replace(EMOJI, "?")
 

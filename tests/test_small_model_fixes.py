@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from metagpt_lsp.agents.coordinator import Team
-from metagpt_lsp.agents.snapshot import DocumentSnapshot
-from metagpt_lsp.agents.syntax_errors import syntax_problems
-from metagpt_lsp.agents.team_payloads import FixRequest
+from metagpt_lsp.agents.team.coordinator import Team
+from metagpt_lsp.agents.syntax.snapshot import DocumentSnapshot
+from metagpt_lsp.agents.syntax.problems import syntax_problems
+from metagpt_lsp.agents.team.payloads import FixRequest
 from scripted_llm import Rule
 
 BUGGY = '''import string
@@ -124,7 +124,7 @@ async def test_a_whole_function_answer_to_a_broken_header_does_not_repeat_the_bo
 
 
 def test_a_reply_that_only_resembles_the_following_line_keeps_it():
-    from metagpt_lsp.agents.edits import without_repeated_context
+    from metagpt_lsp.agents.edits.patches import without_repeated_context
 
     text = "def f(x):\n    x += 1\n    x += 1\n    return x\n"
     snapshot = DocumentSnapshot.open("file:///tmp/f.py", 1, text, "python")

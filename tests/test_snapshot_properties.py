@@ -25,10 +25,10 @@ from typing import Iterator
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from metagpt_lsp.agents import positions
-from metagpt_lsp.agents.languages import language_for, parser
-from metagpt_lsp.agents.positions import LineIndex, PositionEncoding
-from metagpt_lsp.agents.snapshot import DocumentSnapshot, Position, TextChange
+from metagpt_lsp.agents.syntax import positions
+from metagpt_lsp.agents.syntax.languages import language_for, parser
+from metagpt_lsp.agents.syntax.positions import LineIndex, PositionEncoding
+from metagpt_lsp.agents.syntax.snapshot import DocumentSnapshot, TextPosition, TextChange
 
 # -- the reference model ---------------------------------------------------------------------------------------------
 
@@ -45,7 +45,7 @@ def model_lines(text: str) -> list[tuple[int, str]]:
     return lines
 
 
-def model_index(text: str, position: Position, encoding: PositionEncoding) -> int:
+def model_index(text: str, position: TextPosition, encoding: PositionEncoding) -> int:
     """String index of an LSP position: clamped to its line, inside a character meaning that character's start."""
     lines = model_lines(text)
     if position.line >= len(lines):
@@ -61,16 +61,16 @@ def model_index(text: str, position: Position, encoding: PositionEncoding) -> in
     return start + len(prefix)
 
 
-def model_position(text: str, index: int, encoding: PositionEncoding) -> Position:
+def model_position(text: str, index: int, encoding: PositionEncoding) -> TextPosition:
     """The LSP position of a string index that is a character boundary."""
     for number, (start, line) in reversed(list(enumerate(model_lines(text)))):
         if start <= index:
             prefix = line[: index - start]
             if encoding is PositionEncoding.UTF32:
-                return Position(number, len(prefix))
+                return TextPosition(number, len(prefix))
             if encoding is PositionEncoding.UTF16:
-                return Position(number, len(prefix.encode("utf-16-le")) // 2)
-            return Position(number, len(prefix.encode("utf-8")))
+                return TextPosition(number, len(prefix.encode("utf-16-le")) // 2)
+            return TextPosition(number, len(prefix.encode("utf-8")))
     raise AssertionError("unreachable: line 0 starts at 0")
 
 
@@ -99,7 +99,7 @@ class Spot:
     a: float
     b: int
 
-    def position(self, text: str, encoding: PositionEncoding) -> Position:
+    def position(self, text: str, encoding: PositionEncoding) -> TextPosition:
         lines = model_lines(text)
         if self.kind == "boundary":  # exactly on a character
             return model_position(text, round(self.a * len(text)), encoding)
@@ -107,11 +107,11 @@ class Spot:
             return model_position(text, len(text), encoding)
         if self.kind == "past-line":  # beyond the end of some line
             line = min(int(self.a * len(lines)), len(lines) - 1)
-            return Position(line, len(lines[line][1].encode("utf-8")) + self.b)
+            return TextPosition(line, len(lines[line][1].encode("utf-8")) + self.b)
         if self.kind == "past-document":
-            return Position(len(lines) + self.b, self.b)
+            return TextPosition(len(lines) + self.b, self.b)
         line = min(int(self.a * len(lines)), len(lines) - 1)  # "raw": any unit, maybe inside a character
-        return Position(line, self.b)
+        return TextPosition(line, self.b)
 
 
 spots = st.builds(
@@ -266,9 +266,9 @@ def test_the_model_agrees_with_lsp_on_a_known_case() -> None:
     """The reference itself, pinned: UTF-16 character 2 of "a🎉" is inside the emoji, so it means index 1."""
     text = "a🎉\r\nb\rc"
     assert [line for _, line in model_lines(text)] == ["a🎉", "b", "c"]
-    assert model_index(text, Position(0, 2), PositionEncoding.UTF16) == 1
-    assert model_index(text, Position(0, 3), PositionEncoding.UTF16) == 2
-    assert model_index(text, Position(0, 9), PositionEncoding.UTF16) == 2
-    assert model_index(text, Position(1, 1), PositionEncoding.UTF8) == 5
-    assert model_index(text, Position(5, 0), PositionEncoding.UTF32) == len(text)
-    assert model_position(text, 6, PositionEncoding.UTF16) == Position(2, 0)
+    assert model_index(text, TextPosition(0, 2), PositionEncoding.UTF16) == 1
+    assert model_index(text, TextPosition(0, 3), PositionEncoding.UTF16) == 2
+    assert model_index(text, TextPosition(0, 9), PositionEncoding.UTF16) == 2
+    assert model_index(text, TextPosition(1, 1), PositionEncoding.UTF8) == 5
+    assert model_index(text, TextPosition(5, 0), PositionEncoding.UTF32) == len(text)
+    assert model_position(text, 6, PositionEncoding.UTF16) == TextPosition(2, 0)

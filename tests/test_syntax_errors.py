@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from metagpt_lsp.agents.languages import language_for, parser
-from metagpt_lsp.agents.syntax_errors import SyntaxProblem, syntax_problems
+from metagpt_lsp.agents.syntax.languages import language_for, parser
+from metagpt_lsp.agents.syntax.problems import SyntaxProblem, syntax_problems
 
 CASES = [
     # Python

@@ -8,12 +8,12 @@ import json
 
 import pytest
 
-from metagpt_lsp.agents.code_units import code_units
-from metagpt_lsp.agents.coordinator import Team
-from metagpt_lsp.agents.review_cache import ReviewCache
-from metagpt_lsp.agents.snapshot import DocumentSnapshot
-from metagpt_lsp.agents.syntax_errors import syntax_problems
-from metagpt_lsp.agents.team_payloads import FixRequest, GenerateRequest, ReviewRequest
+from metagpt_lsp.agents.syntax.code_units import code_units
+from metagpt_lsp.agents.team.coordinator import Team
+from metagpt_lsp.agents.team.review_cache import ReviewCache
+from metagpt_lsp.agents.syntax.snapshot import DocumentSnapshot
+from metagpt_lsp.agents.syntax.problems import syntax_problems
+from metagpt_lsp.agents.team.payloads import FixRequest, GenerateRequest, ReviewRequest
 from scripted_llm import Rule
 
 BUGGY = '''import math

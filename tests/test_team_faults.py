@@ -10,11 +10,11 @@ import json
 
 import pytest
 
-from metagpt_lsp.agents.code_units import code_units
-from metagpt_lsp.agents.coordinator import Team
-from metagpt_lsp.agents.review_cache import ReviewCache
-from metagpt_lsp.agents.syntax_errors import syntax_problems
-from metagpt_lsp.agents.team_payloads import FixRequest, GenerateRequest, ReviewRequest, TeamResult
+from metagpt_lsp.agents.syntax.code_units import code_units
+from metagpt_lsp.agents.team.coordinator import Team
+from metagpt_lsp.agents.team.review_cache import ReviewCache
+from metagpt_lsp.agents.syntax.problems import syntax_problems
+from metagpt_lsp.agents.team.payloads import FixRequest, GenerateRequest, ReviewRequest, TeamResult
 from scripted_llm import Rule
 from test_team import BUGGY, EXPLAIN, FIXED_FUNCTION, apply, fix_request, snapshot_of
 

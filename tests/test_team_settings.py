@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from metagpt_lsp.agents.cooperation import CooperationGraph
+from metagpt_lsp.agents.team.cooperation import CooperationGraph
 from metagpt_lsp.server.cli import main
 from metagpt_lsp.server.settings import TeamSettings, parse_settings, to_json
 

@@ -10,18 +10,18 @@ from __future__ import annotations
 import logging
 
 from . import prompts
-from .code_blocks import extract_code_block
-from .code_units import unit_node_at
+from ..llm.code_blocks import extract_code_block
+from ..syntax.code_units import unit_node_at
 from .diagnosis_agent import cause_is_known
-from .edits import Patch, fit_replacement, without_repeated_context
-from .languages import parser
-from .llm_client import LlmClient
-from .llm_errors import LlmBadReply
-from .positions import decode
-from .messages import Message, MessageKind
+from ..edits.patches import Patch, fit_replacement, without_repeated_context
+from ..syntax.languages import parser
+from ..llm.client import LlmClient
+from ..llm.errors import LlmBadReply
+from ..syntax.positions import decode
+from ..broker.messages import Message, MessageKind
 from .prompt_context import context_for
-from .subscription import HandlerContext
-from .team_payloads import GenerateRequest, Proposal, ProposeFix
+from ..broker.subscription import HandlerContext
+from .payloads import GenerateRequest, Proposal, ProposeFix
 
 log = logging.getLogger(__name__)
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .code_units import CodeUnit
-from .edits import ByteEdit, Patch
-from .llm_usage import TokenUsage
-from .snapshot import DocumentSnapshot
+from ..syntax.code_units import CodeUnit
+from ..edits.patches import ByteEdit, Patch
+from ..llm.usage import TokenUsage
+from ..syntax.snapshot import DocumentSnapshot
 
 
 @dataclass(frozen=True)

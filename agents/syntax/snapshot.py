@@ -23,7 +23,7 @@ DEFAULT_MAX_PARSE_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
-class Position:
+class TextPosition:
     """A position as an editor counts it (line, character in the snapshot's encoding)."""
 
     line: int
@@ -35,8 +35,8 @@ class TextChange:
     """One content change: replace ``[start, end)`` with ``text``; no range replaces the whole document."""
 
     text: str
-    start: Position | None = None
-    end: Position | None = None
+    start: TextPosition | None = None
+    end: TextPosition | None = None
 
 
 @dataclass(frozen=True)
@@ -97,19 +97,19 @@ class DocumentSnapshot:
 
     # -- positions --------------------------------------------------------------------------------------------------
 
-    def offset_at(self, position: Position) -> int:
+    def offset_at(self, position: TextPosition) -> int:
         """Byte offset of an editor position, clamped to the document."""
         return _View(self.source, self.lines, self.encoding).offset_at(position)
 
-    def position_at(self, offset: int) -> Position:
+    def position_at(self, offset: int) -> TextPosition:
         """Editor position of a byte offset."""
         offset = max(0, min(offset, len(self.source)))
         line = self.lines.line_of(offset)
         start = self.lines.line_start(line)
         column = byte_to_column(self.lines.line_bytes(self.source, line), offset - start, self.encoding)
-        return Position(line, column)
+        return TextPosition(line, column)
 
-    def is_past_end(self, position: Position) -> bool:
+    def is_past_end(self, position: TextPosition) -> bool:
         """Whether an editor position lies beyond the last line or beyond the end of its line."""
         return _View(self.source, self.lines, self.encoding).is_past(position)
 
@@ -183,7 +183,7 @@ class _View:
     lines: LineIndex
     encoding: PositionEncoding
 
-    def offset_at(self, position: Position) -> int:
+    def offset_at(self, position: TextPosition) -> int:
         if position.line < 0:
             return 0
         if position.line >= self.lines.line_count:
@@ -191,7 +191,7 @@ class _View:
         line = self.lines.line_bytes(self.source, position.line)
         return self.lines.line_start(position.line) + column_to_byte(line, position.character, self.encoding)
 
-    def is_past(self, position: Position) -> bool:
+    def is_past(self, position: TextPosition) -> bool:
         if position.line >= self.lines.line_count or position.line < 0:
             return True
         line = self.lines.line_bytes(self.source, position.line)

@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .cooperation import Edge, GraphError, RoundBound
-from .messages import MessageKind
+from ..broker.messages import MessageKind
 
 if TYPE_CHECKING:
     from .cooperation import CooperationGraph

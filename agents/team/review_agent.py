@@ -23,17 +23,17 @@ from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 from . import prompts
-from .anchoring import locate_snippet
-from .code_units import CodeUnit, innermost_unit
-from .doctest_check import DEFAULT_TIMEOUT_S, run_examples
-from .edits import ByteEdit, verify_patch
-from .llm_client import LlmClient
-from .messages import Message, MessageKind
+from ..edits.anchoring import locate_snippet
+from ..syntax.code_units import CodeUnit, innermost_unit
+from ..edits.examples import DEFAULT_TIMEOUT_S, run_examples
+from ..edits.patches import ByteEdit, verify_patch
+from ..llm.client import LlmClient
+from ..broker.messages import Message, MessageKind
 from .prompt_context import review_context
 from .review_cache import ReviewCache
-from .snapshot import DocumentSnapshot
-from .subscription import HandlerContext
-from .team_payloads import Finding, ReviewRequest, UnitReview, Verification, VerifyPatch
+from ..syntax.snapshot import DocumentSnapshot
+from ..broker.subscription import HandlerContext
+from .payloads import Finding, ReviewRequest, UnitReview, Verification, VerifyPatch
 
 log = logging.getLogger(__name__)
 _SEVERITIES = {"error", "warning", "info"}

@@ -22,7 +22,7 @@ from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from .messages import REPLY_KINDS, MessageKind
+from ..broker.messages import REPLY_KINDS, MessageKind
 
 _KNOWN_KINDS = frozenset(MessageKind)
 AGENTS = ("coordinator", "diagnosis", "generation", "review")

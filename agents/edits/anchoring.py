@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
-from .positions import encode
-from .snapshot import DocumentSnapshot
+from ..syntax.positions import encode
+from ..syntax.snapshot import DocumentSnapshot
 
 _MIN_ANCHOR_CHARS = 3
 

@@ -13,9 +13,9 @@ import re
 
 import tree_sitter
 
-from .code_units import enclosing_unit_node, unit_node_at
-from .snapshot import DocumentSnapshot
-from .team_payloads import GenerateRequest
+from ..syntax.code_units import enclosing_unit_node, unit_node_at
+from ..syntax.snapshot import DocumentSnapshot
+from .payloads import GenerateRequest
 
 _STUB_STATEMENTS = re.compile(
     rb"^(pass|\.\.\.|raise NotImplementedError(\(.*\))?|todo!\(\)|unimplemented!\(\)|"

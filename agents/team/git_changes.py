@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Iterable
 from urllib.parse import unquote, urlparse
 
-from .code_fingerprint import code_tokens, fingerprint
-from .code_units import CodeUnit, code_units, innermost_unit, unit_node_at
-from .snapshot import DocumentSnapshot
+from ..syntax.fingerprint import code_tokens, fingerprint
+from ..syntax.code_units import CodeUnit, code_units, innermost_unit, unit_node_at
+from ..syntax.snapshot import DocumentSnapshot
 
 log = logging.getLogger(__name__)
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")

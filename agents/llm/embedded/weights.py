@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .llm_errors import LlmUnavailable
+from ..errors import LlmUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -28,9 +28,9 @@ from itertools import islice
 
 import tree_sitter
 
-from .syntax_repair import PARSE_BUDGET_BYTES, TrialRepair, error_sites
-from .syntax_tokens import children_between, is_quote, line_end, line_start, token_before, token_text, tokens_between
-from .syntax_trial_edits import PLACEHOLDER, ErrorTokens, TrialEdit, scan_error, trial_edits
+from .repair import PARSE_BUDGET_BYTES, TrialRepair, error_sites
+from .tokens import children_between, is_quote, line_end, line_start, token_before, token_text, tokens_between
+from .trial_edits import PLACEHOLDER, ErrorTokens, TrialEdit, scan_error, trial_edits
 
 _MAX_REPORTED = 100
 _MAX_EXPLAINED = 8

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import tree_sitter
 
-from .syntax_tokens import indentation, is_atomic, line_end, line_start, starts_statement
-from .syntax_trial_edits import TrialEdit
+from .tokens import indentation, is_atomic, line_end, line_start, starts_statement
+from .trial_edits import TrialEdit
 
 PARSE_BUDGET_BYTES = 32_000
 """Bytes the trial parses of one :func:`syntax_problems` call may hand to the parser (about 3 ms of one core at

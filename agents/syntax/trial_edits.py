@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import tree_sitter
 
-from .syntax_tokens import CLOSERS, OPENERS, bracket_balance, line_end, line_start, tokens_between
+from .tokens import CLOSERS, OPENERS, bracket_balance, line_end, line_start, tokens_between
 
 PLACEHOLDER = " x"
 """A name to stand in for a missing operand; the space keeps it from gluing onto a keyword."""

@@ -20,16 +20,16 @@ import asyncio
 import logging
 from typing import Callable
 
-from .broker import Broker
+from ..broker.broker import Broker
 from .cooperation import CooperationGraph, Output, Verdict
 from .diagnosis_agent import DiagnosisAgent
 from .generation_agent import GenerationAgent
-from .llm_client import LlmClient
-from .messages import MessageKind as K
+from ..llm.client import LlmClient
+from ..broker.messages import MessageKind as K
 from .review_agent import ReviewAgent, choose_candidate
 from .review_cache import ReviewCache
-from .task_scope import AgentFailed, RoundLimitExceeded, TaskEnded, TaskScope
-from .team_payloads import (Explanation, FixRequest, GenerateRequest, Proposal, ProposeFix, ReviewRequest, TeamResult,
+from ..broker.task_scope import AgentFailed, RoundLimitExceeded, TaskEnded, TaskScope
+from .payloads import (Explanation, FixRequest, GenerateRequest, Proposal, ProposeFix, ReviewRequest, TeamResult,
                             Verification, VerifyPatch)
 
 log = logging.getLogger(__name__)

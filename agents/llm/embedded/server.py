@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .llm_errors import LlmUnavailable
+from ..errors import LlmUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .llm_errors import LlmUnavailable
-from .llm_settings import EMBEDDED_MODEL
-from .local_server import LocalModelServer
-from .model_weights import (EMBEDDED_WEIGHTS, INSTALL_HINT, ChunkLocator, WeightsSpec, default_cache_dir,
+from ..errors import LlmUnavailable
+from ..settings import EMBEDDED_MODEL
+from .server import LocalModelServer
+from .weights import (EMBEDDED_WEIGHTS, INSTALL_HINT, ChunkLocator, WeightsSpec, default_cache_dir,
                             ensure_weights, is_assembled, locate_chunk, missing_chunks, weights_path)
 
 SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings")

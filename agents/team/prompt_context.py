@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import tree_sitter
 
-from .code_units import code_units, unit_node_at
-from .snapshot import DocumentSnapshot
+from ..syntax.code_units import code_units, unit_node_at
+from ..syntax.snapshot import DocumentSnapshot
 
 SMALL_FILE_BYTES = 2500
 _IMPORT_TYPES = frozenset({

@@ -27,10 +27,10 @@ from dataclasses import dataclass, replace
 from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
 from urllib.parse import urlparse
 
-from .llm_errors import (LlmBadReply, LlmError, LlmRejected, LlmUnavailable, endpoint_text, error_from_openai,
+from .errors import (LlmBadReply, LlmError, LlmRejected, LlmUnavailable, endpoint_text, error_from_openai,
                          is_retryable, redacted, retry_after_s, server_text_of, status_of)
-from .llm_settings import LlmEndpoint, LlmSettings, resolve_endpoint
-from .llm_usage import TokenUsage, UsageLedger, estimate_tokens
+from .settings import LlmEndpoint, LlmSettings, resolve_endpoint
+from .usage import TokenUsage, UsageLedger, estimate_tokens
 from .reply_cache import ReplyCache, request_key
 from .structured_output import (MODES, missing_required, parse_json_reply, refuses_structured_output,
                                 response_format_for, with_schema_instruction)

@@ -15,11 +15,11 @@ import difflib
 import textwrap
 from dataclasses import dataclass
 
-from .edit_invariants import broken_invariant
-from .languages import parser
-from .positions import decode, encode
-from .snapshot import DocumentSnapshot
-from .syntax_errors import syntax_problems
+from .invariants import broken_invariant
+from ..syntax.languages import parser
+from ..syntax.positions import decode, encode
+from ..syntax.snapshot import DocumentSnapshot
+from ..syntax.problems import syntax_problems
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,13 @@ from __future__ import annotations
 import logging
 
 from . import prompts
-from .anchoring import locate_snippet
-from .code_units import target_node, unit_node_at
-from .llm_client import LlmClient
-from .messages import Message, MessageKind
+from ..edits.anchoring import locate_snippet
+from ..syntax.code_units import target_node, unit_node_at
+from ..llm.client import LlmClient
+from ..broker.messages import Message, MessageKind
 from .prompt_context import context_for
-from .subscription import HandlerContext
-from .team_payloads import Explanation, FixRequest
+from ..broker.subscription import HandlerContext
+from .payloads import Explanation, FixRequest
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from time import perf_counter
 from typing import TYPE_CHECKING, Protocol
 
-from .broker_statistics import HandlerTally, SubscriberStatistics
+from .statistics import HandlerTally, SubscriberStatistics
 from .channel import BoundedChannel, ChannelClosed
 from .messages import Message, MessageKind
 

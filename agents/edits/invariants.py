@@ -7,7 +7,8 @@ belongs. :func:`broken_invariant` names the first rule a patched document breaks
 
 - the reply is code: not one JSON object or array, not a line of prose outside comments and strings;
 - every function, class and method the replaced code defined is still defined there, once, with the same name, and
-  with the same parameters unless the diagnostic being fixed sits on that definition's header;
+  with the same parameters unless the diagnostic being fixed sits on that definition's header; nothing the file
+  defines elsewhere is defined again;
 - every other name the replaced code bound (``x = ...``, an import) that the rest of the file uses is still bound;
 - the code right after the target stays where it was: in the same function or class, at the same depth of blocks
   (a reply that ends in an open header would swallow the next line into a new body);
@@ -27,8 +28,8 @@ from collections.abc import Iterator
 
 import tree_sitter
 
-from .positions import decode
-from .snapshot import DocumentSnapshot
+from ..syntax.positions import decode
+from ..syntax.snapshot import DocumentSnapshot
 
 _HEADER = re.compile(r"^[ \t]*(?:export[ \t]+)?(?:pub(?:\([^)]*\))?[ \t]+)?(?:async[ \t]+)?"
                      r"(?:def|class|function|fn|func)[ \t]+(\w+)", re.MULTILINE)
@@ -37,7 +38,7 @@ _BINDINGS = {  # statement kinds that bind a name the rest of the file can use, 
     "assignment": "left", "variable_declarator": "name", "let_declaration": "pattern",
     "short_var_declaration": "left", "const_spec": "name", "var_spec": "name", "aliased_import": "alias",
 }
-_TRIVIAL_LINES = frozenset({"pass", "return", "break", "continue", "else:", "try:", "finally:", "}", "};", ")",
+_TRIVIAL_LINES = frozenset({"return", "break", "continue", "else:", "try:", "finally:", "}", "};", ")",
                             "]", "end", "...", "});", "})", "},", "),", "],", "{", "*/"})
 
 
@@ -159,6 +160,10 @@ def _lost_definition(snapshot: DocumentSnapshot, start: int, end: int, new_tree:
             return f"the proposed code does not keep the definition of {name}"
         if new_scanned[name] > count:
             return f"the proposed code defines {name} {new_scanned[name]} times where there was {count}"
+    elsewhere = set(_HEADER.findall(decode(snapshot.source[:start] + snapshot.source[end:])))
+    for name in new_scanned:
+        if name not in old_scanned and name in elsewhere:
+            return f"the proposed code defines {name} again, which the file already defines elsewhere"
     new_by_path = {path: node for path, node in new}
     for path, node in old:
         if new_names[path] < old_names[path]:

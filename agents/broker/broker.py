@@ -19,7 +19,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from typing import Protocol
 
-from .broker_statistics import BrokerStatistics
+from .statistics import BrokerStatistics
 from .messages import Message, MessageKind, new_id
 from .subscription import Agent, HandlerContext, Subscription
 from .task_scope import (NoRecipient, PendingRequest, ReplyTimeout, RoundLimitExceeded, TaskEnded, TaskScope,
