@@ -23,8 +23,9 @@ import time
 import tracemalloc
 
 from metagpt_lsp.agents.broker.broker import Broker
+from metagpt_lsp.agents.broker.messages import Message
+from metagpt_lsp.agents.broker.messages import MessageKind as K
 from metagpt_lsp.agents.team.cooperation import CooperationGraph
-from metagpt_lsp.agents.broker.messages import Message, MessageKind as K
 
 TARGET_MESSAGES_PER_S = 50_000
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stdio_client import StdioClient  # noqa: E402 - benchmarks run as scripts, next to their helper
+from stdio_client import StdioClient
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path("/work/shared/data/perf")

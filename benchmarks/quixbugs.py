@@ -38,17 +38,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from quixbugs_scoring import Program, parses, programs, run_tests  # noqa: E402
+from lsprotocol import types
+from quixbugs_scoring import Program, parses, programs, run_tests
 
-from lsprotocol import types  # noqa: E402
-
-from metagpt_lsp.agents.llm.code_blocks import extract_code_block  # noqa: E402
-from metagpt_lsp.agents.llm.settings import (  # noqa: E402
+from metagpt_lsp.agents.llm.code_blocks import extract_code_block
+from metagpt_lsp.agents.llm.settings import (
     EMBEDDED_MODEL,
     EMBEDDED_REQUEST_TIMEOUT_S,
     EMBEDDED_TASK_DEADLINE_S,
 )
-from metagpt_lsp.server.check import CheckClient, apply_text_edits, client_capabilities  # noqa: E402
+from metagpt_lsp.server.check import CheckClient, apply_text_edits, client_capabilities
 
 DIRECT_PROMPT = ("This Python program has a bug: it fails its tests. Fix the bug. Reply with the complete fixed "
                  "program in one ```python block.\n\n```python\n{program}\n```")
@@ -350,7 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", help=f"the model name (default {EMBEDDED_MODEL})")
     parser.add_argument("--deadline", type=float, help="llm.taskDeadlineS for the team (default: the server's)")
     parser.add_argument("--request-timeout", type=float,
-                        help="llm.requestTimeoutS for the team (default: 300 s for the embedded model, else the server's)")
+                        help="llm.requestTimeoutS for the team (default: 300 s for the embedded model, else the "
+                             "server's)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for one fix (default 900)")
     parser.add_argument("--test-timeout", type=float, default=30.0, help="seconds for a program's tests")
     parser.add_argument("--results", default="benchmarks/.cache/quixbugs-results.jsonl",

@@ -11,7 +11,8 @@ import asyncio
 import itertools
 import json
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 Matcher = Callable[[dict[str, Any]], bool]
 
@@ -33,7 +34,7 @@ class StdioClient:
         self._reader = asyncio.create_task(self._read_forever())
 
     @classmethod
-    async def start(cls, command: list[str], env: dict[str, str] | None = None) -> "StdioClient":
+    async def start(cls, command: list[str], env: dict[str, str] | None = None) -> StdioClient:
         started_at = time.perf_counter()
         process = await asyncio.create_subprocess_exec(
             *command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,

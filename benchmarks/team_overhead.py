@@ -33,15 +33,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from scripted_llm import Rule, ScriptedLlm  # noqa: E402  (the tests folder is not a package)
+from scripted_llm import Rule, ScriptedLlm
 
-from metagpt_lsp.agents.team.coordinator import Team  # noqa: E402
-from metagpt_lsp.agents.team.diagnosis_agent import DiagnosisAgent  # noqa: E402
-from metagpt_lsp.agents.team.generation_agent import GenerationAgent  # noqa: E402
-from metagpt_lsp.agents.llm.client import LlmClient  # noqa: E402
-from metagpt_lsp.agents.llm.settings import LlmEndpoint, LlmSettings  # noqa: E402
-from metagpt_lsp.agents.syntax.snapshot import DocumentSnapshot  # noqa: E402
-from metagpt_lsp.agents.team.payloads import FixRequest  # noqa: E402
+from metagpt_lsp.agents.llm.client import LlmClient
+from metagpt_lsp.agents.llm.settings import LlmEndpoint, LlmSettings
+from metagpt_lsp.agents.syntax.snapshot import DocumentSnapshot
+from metagpt_lsp.agents.team.coordinator import Team
+from metagpt_lsp.agents.team.diagnosis_agent import DiagnosisAgent
+from metagpt_lsp.agents.team.generation_agent import GenerationAgent
+from metagpt_lsp.agents.team.payloads import FixRequest
 
 TARGET_MS = 20.0
 BUGGY = '''import math

@@ -7,9 +7,9 @@ subtask to the agent that watches its kind and waits for the reply, within the t
 from __future__ import annotations
 
 from .broker import Broker
-from .messages import Failure, Message, MessageKind, REPLY_KINDS
-from .subscription import Agent, HandlerContext
+from .messages import REPLY_KINDS, Failure, Message, MessageKind
 from .statistics import BrokerStatistics
+from .subscription import Agent, HandlerContext
 from .task_scope import AgentFailed, BrokerError, RoundLimitExceeded, TaskEnded, TaskScope, TaskTrace
 
 __all__ = [

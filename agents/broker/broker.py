@@ -19,11 +19,19 @@ from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from typing import Protocol
 
-from .statistics import BrokerStatistics
 from .messages import Message, MessageKind, new_id
+from .statistics import BrokerStatistics
 from .subscription import Agent, HandlerContext, Subscription
-from .task_scope import (NoRecipient, PendingRequest, ReplyTimeout, RoundLimitExceeded, TaskEnded, TaskScope,
-                         TaskTrace, UnknownTask)
+from .task_scope import (
+    NoRecipient,
+    PendingRequest,
+    ReplyTimeout,
+    RoundLimitExceeded,
+    TaskEnded,
+    TaskScope,
+    TaskTrace,
+    UnknownTask,
+)
 
 __all__ = ["Agent", "Broker", "HandlerContext", "Router"]
 

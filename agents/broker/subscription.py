@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from time import perf_counter
 from typing import TYPE_CHECKING, Protocol
 
-from .statistics import HandlerTally, SubscriberStatistics
 from .channel import BoundedChannel, ChannelClosed
 from .messages import Message, MessageKind
+from .statistics import HandlerTally, SubscriberStatistics
 
 if TYPE_CHECKING:
     from .broker import Broker

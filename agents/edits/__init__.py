@@ -4,10 +4,18 @@ keeps what the user's code defines), findings anchored by the text they quote, a
 
 from __future__ import annotations
 
-from .patches import ByteEdit, Patch, PatchVerdict, fit_replacement, minimal_edits, verify_patch, without_repeated_context
-from .invariants import broken_invariant
 from .anchoring import locate_snippet
 from .examples import run_examples
+from .invariants import broken_invariant
+from .patches import (
+    ByteEdit,
+    Patch,
+    PatchVerdict,
+    fit_replacement,
+    minimal_edits,
+    verify_patch,
+    without_repeated_context,
+)
 
 __all__ = [
     "ByteEdit",

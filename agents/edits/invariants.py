@@ -164,7 +164,7 @@ def _lost_definition(snapshot: DocumentSnapshot, start: int, end: int, new_tree:
     for name in new_scanned:
         if name not in old_scanned and name in elsewhere:
             return f"the proposed code defines {name} again, which the file already defines elsewhere"
-    new_by_path = {path: node for path, node in new}
+    new_by_path = dict(new)
     for path, node in old:
         if new_names[path] < old_names[path]:
             return f"the proposed code does not keep the definition of {path}"

@@ -4,9 +4,10 @@ A model's code rarely sits where it should: it is dedented, or re-indented with 
 surrounding line, or it goes on past the node with the code that follows it. :func:`without_repeated_context` drops
 what the model repeated of the text around the node; :func:`fit_replacement` re-indents it to the node's column.
 :func:`verify_patch` applies it to the snapshot's bytes and parses the result: a patch that adds ERROR/MISSING
-nodes, that changes nothing, or that breaks a rule of :mod:`.edit_invariants` (a lost definition, a line twice, a
-reply that is not code) is rejected with a reason the next round can read. :func:`minimal_edits` turns an accepted patch into the few text
-edits that really differ, so an editor's undo, cursor and other text are disturbed as little as possible.
+nodes, that changes nothing, or that breaks a rule of :mod:`.invariants` (a lost definition, a line twice, a reply
+that is not code) is rejected with a reason the next round can read. :func:`minimal_edits` turns an accepted patch
+into the few text edits that really differ, so an editor's undo, cursor and other text are disturbed as little as
+possible.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ import difflib
 import textwrap
 from dataclasses import dataclass
 
-from .invariants import broken_invariant
 from ..syntax.languages import parser
 from ..syntax.positions import decode, encode
-from ..syntax.snapshot import DocumentSnapshot
 from ..syntax.problems import syntax_problems
+from ..syntax.snapshot import DocumentSnapshot
+from .invariants import broken_invariant
 
 
 @dataclass(frozen=True)

@@ -30,11 +30,23 @@ _EXPORTS = {
 }
 
 if TYPE_CHECKING:
-    from .client import LlmClient, LlmReply
-    from .errors import LlmBadReply, LlmError, LlmRateLimited, LlmRejected, LlmTimeout, LlmUnavailable
-    from .settings import EMBEDDED_MODEL, LlmEndpoint, LlmSettings, for_endpoint, resolve_endpoint
-    from .usage import TokenUsage, UsageLedger
-    from .code_blocks import extract_code_block, fenced_blocks
+    from .client import LlmClient as LlmClient
+    from .client import LlmReply as LlmReply
+    from .code_blocks import extract_code_block as extract_code_block
+    from .code_blocks import fenced_blocks as fenced_blocks
+    from .errors import LlmBadReply as LlmBadReply
+    from .errors import LlmError as LlmError
+    from .errors import LlmRateLimited as LlmRateLimited
+    from .errors import LlmRejected as LlmRejected
+    from .errors import LlmTimeout as LlmTimeout
+    from .errors import LlmUnavailable as LlmUnavailable
+    from .settings import EMBEDDED_MODEL as EMBEDDED_MODEL
+    from .settings import LlmEndpoint as LlmEndpoint
+    from .settings import LlmSettings as LlmSettings
+    from .settings import for_endpoint as for_endpoint
+    from .settings import resolve_endpoint as resolve_endpoint
+    from .usage import TokenUsage as TokenUsage
+    from .usage import UsageLedger as UsageLedger
 
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -23,17 +23,35 @@ import asyncio
 import inspect
 import logging
 import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
 from urllib.parse import urlparse
 
-from .errors import (LlmBadReply, LlmError, LlmRejected, LlmUnavailable, endpoint_text, error_from_openai,
-                         is_retryable, redacted, retry_after_s, server_text_of, status_of)
-from .settings import LlmEndpoint, LlmSettings, resolve_endpoint
-from .usage import TokenUsage, UsageLedger, estimate_tokens
+from .errors import (
+    LlmBadReply,
+    LlmError,
+    LlmRejected,
+    LlmUnavailable,
+    endpoint_text,
+    error_from_openai,
+    is_retryable,
+    redacted,
+    retry_after_s,
+    server_text_of,
+    status_of,
+)
 from .reply_cache import ReplyCache, request_key
-from .structured_output import (MODES, missing_required, parse_json_reply, refuses_structured_output,
-                                response_format_for, with_schema_instruction)
+from .settings import LlmEndpoint, LlmSettings, resolve_endpoint
+from .structured_output import (
+    MODES,
+    missing_required,
+    parse_json_reply,
+    refuses_structured_output,
+    response_format_for,
+    with_schema_instruction,
+)
+from .usage import TokenUsage, UsageLedger, estimate_tokens
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ headers), then shortens it. Every message built here passes through it.
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 520, 522, 524, 529})
 MAX_ENDPOINT_TEXT = 200

@@ -12,7 +12,8 @@ import asyncio
 import hashlib
 import json
 from collections import OrderedDict
-from typing import Any, Awaitable, Callable, Generic, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 

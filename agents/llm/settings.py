@@ -9,8 +9,8 @@ the endpoint it belongs to: settings name the *variable* that holds it.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Mapping
 
 EMBEDDED_MODEL = "qwen2.5-coder-1.5b-instruct-q4_k_m"
 EMBEDDED_REQUEST_TIMEOUT_S = 300.0

@@ -4,12 +4,12 @@ encoding, code units (functions, classes), and syntax problems worded for people
 
 from __future__ import annotations
 
+from .code_units import CodeUnit, code_units, innermost_unit, target_node, unit_node_at
+from .fingerprint import fingerprint
 from .languages import LanguageSpec, language_for, parser
 from .positions import LineIndex, PositionEncoding, decode, encode
-from .snapshot import DEFAULT_MAX_PARSE_BYTES, DocumentSnapshot, TextChange, TextPosition
-from .code_units import CodeUnit, code_units, innermost_unit, target_node, unit_node_at
 from .problems import SyntaxProblem, syntax_problems
-from .fingerprint import fingerprint
+from .snapshot import DEFAULT_MAX_PARSE_BYTES, DocumentSnapshot, TextChange, TextPosition
 
 __all__ = [
     "CodeUnit",

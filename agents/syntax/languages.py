@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import importlib
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 from urllib.parse import unquote, urlparse
 
 import tree_sitter

@@ -27,7 +27,7 @@ class PositionEncoding(enum.Enum):
     UTF32 = "utf-32"
 
     @classmethod
-    def from_lsp(cls, name: str | None) -> "PositionEncoding":
+    def from_lsp(cls, name: str | None) -> PositionEncoding:
         for encoding in cls:
             if encoding.value == name:
                 return encoding
@@ -118,7 +118,7 @@ class LineIndex:
         self.length = length
 
     @classmethod
-    def of(cls, data: bytes) -> "LineIndex":
+    def of(cls, data: bytes) -> LineIndex:
         return cls(_blocks_from([0, *_line_starts(data, 0, len(data))], 0), len(data))
 
     def line_start(self, line: int) -> int:
@@ -145,7 +145,7 @@ class LineIndex:
             return text[:-1]
         return text
 
-    def edited(self, new_data: bytes, start: int, old_end: int, new_end: int) -> "LineIndex":
+    def edited(self, new_data: bytes, start: int, old_end: int, new_end: int) -> LineIndex:
         """The index of ``new_data``: this document with ``[start, old_end)`` replaced by ``[start, new_end)``.
 
         Only the lines around the edit are scanned again (from the line before it to two lines after it, which

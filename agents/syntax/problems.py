@@ -249,9 +249,9 @@ def _unclosed_tag(node: tree_sitter.Node, source: bytes) -> SyntaxProblem | None
     """A JSX opening tag near the edges of the ERROR with no closing tag after it."""
     children = list(_edge_children(node, source))
     for index, child in enumerate(children):
-        if child.type == "jsx_opening_element":
-            if not any(later.type == "jsx_closing_element" for later in children[index + 1:]):
-                return SyntaxProblem(child.start_byte, child.end_byte, f"unclosed {_quoted(token_text(child, source))}")
+        if child.type == "jsx_opening_element" and not any(
+                later.type == "jsx_closing_element" for later in children[index + 1:]):
+            return SyntaxProblem(child.start_byte, child.end_byte, f"unclosed {_quoted(token_text(child, source))}")
     return None
 
 

@@ -65,7 +65,7 @@ class DocumentSnapshot:
         language_id: str | None = None,
         encoding: PositionEncoding = PositionEncoding.UTF16,
         max_parse_bytes: int = DEFAULT_MAX_PARSE_BYTES,
-    ) -> "DocumentSnapshot":
+    ) -> DocumentSnapshot:
         source = encode(text)
         language = language_for(language_id, uri)
         tree = None
@@ -76,7 +76,7 @@ class DocumentSnapshot:
             uri, version, source, language, tree, LineIndex.of(source), encoding, max_parse_bytes, False, lone_cr
         )
 
-    def for_document(self, uri: str, version: int) -> "DocumentSnapshot":
+    def for_document(self, uri: str, version: int) -> DocumentSnapshot:
         """The same text as another document's snapshot: the bytes, line index and tree are shared (a tree copy
         shares its nodes), so documents with identical text — a file and its diff view, the same file under two
         URIs — cost one parse and one tree's memory."""
@@ -115,7 +115,7 @@ class DocumentSnapshot:
 
     # -- edits ------------------------------------------------------------------------------------------------------
 
-    def with_changes(self, version: int, changes: list[TextChange]) -> "DocumentSnapshot":
+    def with_changes(self, version: int, changes: list[TextChange]) -> DocumentSnapshot:
         """The next snapshot: ``changes`` applied in order (as LSP sends them), the tree updated incrementally."""
         source, lines, tree, clamped, lone_cr = self.source, self.lines, self.tree, False, self.lone_cr
         if tree is not None:

@@ -7,7 +7,7 @@ walks move a tree cursor from the error outwards, so their cost depends on the d
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import tree_sitter
 

@@ -31,16 +31,23 @@ _EXPORTS = {
 }
 
 if TYPE_CHECKING:
-    from .coordinator import Team
-    from .cooperation import CooperationGraph, GraphError
-    from .payloads import Finding, FixRequest, GenerateRequest, ReviewRequest, TeamResult, UnitReview
-    from .diagnosis_agent import DiagnosisAgent
-    from .generation_agent import GenerationAgent
-    from .review_agent import ReviewAgent
-    from .generation_sites import generation_site
-    from .review_cache import ReviewCache
-    from .git_changes import changed_units, every_unit
-    from .prompts import PROMPT_VERSION
+    from .cooperation import CooperationGraph as CooperationGraph
+    from .cooperation import GraphError as GraphError
+    from .coordinator import Team as Team
+    from .diagnosis_agent import DiagnosisAgent as DiagnosisAgent
+    from .generation_agent import GenerationAgent as GenerationAgent
+    from .generation_sites import generation_site as generation_site
+    from .git_changes import changed_units as changed_units
+    from .git_changes import every_unit as every_unit
+    from .payloads import Finding as Finding
+    from .payloads import FixRequest as FixRequest
+    from .payloads import GenerateRequest as GenerateRequest
+    from .payloads import ReviewRequest as ReviewRequest
+    from .payloads import TeamResult as TeamResult
+    from .payloads import UnitReview as UnitReview
+    from .prompts import PROMPT_VERSION as PROMPT_VERSION
+    from .review_agent import ReviewAgent as ReviewAgent
+    from .review_cache import ReviewCache as ReviewCache
 
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -18,19 +18,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from ..broker.broker import Broker
+from ..broker.messages import MessageKind as K
+from ..broker.task_scope import AgentFailed, RoundLimitExceeded, TaskEnded, TaskScope
+from ..llm.client import LlmClient
 from .cooperation import CooperationGraph, Output, Verdict
 from .diagnosis_agent import DiagnosisAgent
 from .generation_agent import GenerationAgent
-from ..llm.client import LlmClient
-from ..broker.messages import MessageKind as K
+from .payloads import (
+    Explanation,
+    FixRequest,
+    GenerateRequest,
+    Proposal,
+    ProposeFix,
+    ReviewRequest,
+    TeamResult,
+    Verification,
+    VerifyPatch,
+)
 from .review_agent import ReviewAgent, choose_candidate
 from .review_cache import ReviewCache
-from ..broker.task_scope import AgentFailed, RoundLimitExceeded, TaskEnded, TaskScope
-from .payloads import (Explanation, FixRequest, GenerateRequest, Proposal, ProposeFix, ReviewRequest, TeamResult,
-                            Verification, VerifyPatch)
 
 log = logging.getLogger(__name__)
 StepReporter = Callable[[str], None]
@@ -55,7 +64,7 @@ class Team:
             self.broker.subscribe(agent)
         self.last_task_id: str | None = None
 
-    async def __aenter__(self) -> "Team":
+    async def __aenter__(self) -> Team:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import logging
 
-from . import prompts
-from ..edits.anchoring import locate_snippet
-from ..syntax.code_units import target_node, unit_node_at
-from ..llm.client import LlmClient
 from ..broker.messages import Message, MessageKind
-from .prompt_context import context_for
 from ..broker.subscription import HandlerContext
+from ..edits.anchoring import locate_snippet
+from ..llm.client import LlmClient
+from ..syntax.code_units import target_node, unit_node_at
+from . import prompts
 from .payloads import Explanation, FixRequest
+from .prompt_context import context_for
 
 log = logging.getLogger(__name__)
 

@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import logging
 
-from . import prompts
-from ..llm.code_blocks import extract_code_block
-from ..syntax.code_units import unit_node_at
-from .diagnosis_agent import cause_is_known
-from ..edits.patches import Patch, fit_replacement, without_repeated_context
-from ..syntax.languages import parser
-from ..llm.client import LlmClient
-from ..llm.errors import LlmBadReply
-from ..syntax.positions import decode
 from ..broker.messages import Message, MessageKind
-from .prompt_context import context_for
 from ..broker.subscription import HandlerContext
+from ..edits.patches import Patch, fit_replacement, without_repeated_context
+from ..llm.client import LlmClient
+from ..llm.code_blocks import extract_code_block
+from ..llm.errors import LlmBadReply
+from ..syntax.code_units import unit_node_at
+from ..syntax.languages import parser
+from ..syntax.positions import decode
+from . import prompts
+from .diagnosis_agent import cause_is_known
 from .payloads import GenerateRequest, Proposal, ProposeFix
+from .prompt_context import context_for
 
 log = logging.getLogger(__name__)
 

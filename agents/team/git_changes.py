@@ -12,13 +12,13 @@ from __future__ import annotations
 import difflib
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable
 from urllib.parse import unquote, urlparse
 
-from ..syntax.fingerprint import code_tokens, fingerprint
 from ..syntax.code_units import CodeUnit, code_units, innermost_unit, unit_node_at
+from ..syntax.fingerprint import code_tokens, fingerprint
 from ..syntax.snapshot import DocumentSnapshot
 
 log = logging.getLogger(__name__)

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from .cooperation import Edge, GraphError, RoundBound
 from ..broker.messages import MessageKind
+from .cooperation import Edge, GraphError, RoundBound
 
 if TYPE_CHECKING:
     from .cooperation import CooperationGraph

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..syntax.code_units import CodeUnit
 from ..edits.patches import ByteEdit, Patch
 from ..llm.usage import TokenUsage
+from ..syntax.code_units import CodeUnit
 from ..syntax.snapshot import DocumentSnapshot
 
 

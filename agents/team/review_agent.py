@@ -1,7 +1,8 @@
 """The review agent: reviews code units, and verifies the patches generation proposes.
 
 ``subtask.verify``: the patched document must parse with no new ERROR/MISSING nodes, the change must stay inside the
-target node, it must change something, and it must keep what the code defined (:mod:`edit_invariants`); otherwise the patch is rejected with a reason the next round reads. With
+target node, it must change something, and it must keep what the code defined (:mod:`..edits.invariants`);
+otherwise the patch is rejected with a reason the next round reads. With
 ``run_examples`` (the opt-in ``team.runDoctests``) the patched function's own ``>>>`` examples must pass too
 (:mod:`doctest_check`, in a subprocess with a timeout). When generation proposes several candidates, review chooses
 among the accepted ones (:func:`choose_candidate`).
@@ -17,23 +18,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Sequence
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
-from . import prompts
+from ..broker.messages import Message, MessageKind
+from ..broker.subscription import HandlerContext
 from ..edits.anchoring import locate_snippet
-from ..syntax.code_units import CodeUnit, innermost_unit
 from ..edits.examples import DEFAULT_TIMEOUT_S, run_examples
 from ..edits.patches import ByteEdit, verify_patch
 from ..llm.client import LlmClient
-from ..broker.messages import Message, MessageKind
+from ..syntax.code_units import CodeUnit, innermost_unit
+from ..syntax.snapshot import DocumentSnapshot
+from . import prompts
+from .payloads import Finding, ReviewRequest, UnitReview, Verification, VerifyPatch
 from .prompt_context import review_context
 from .review_cache import ReviewCache
-from ..syntax.snapshot import DocumentSnapshot
-from ..broker.subscription import HandlerContext
-from .payloads import Finding, ReviewRequest, UnitReview, Verification, VerifyPatch
 
 log = logging.getLogger(__name__)
 _SEVERITIES = {"error", "warning", "info"}

@@ -23,9 +23,17 @@ _EXPORTS = {
 }
 
 if TYPE_CHECKING:
-    from .model import CONTEXT_TOKENS, EmbeddedModel, EmbeddedStatus, embedded_status, llama_server_command
-    from .server import LocalModelServer, ModelServerError, free_port
-    from .weights import EMBEDDED_WEIGHTS, WeightsError, ensure_weights
+    from .model import CONTEXT_TOKENS as CONTEXT_TOKENS
+    from .model import EmbeddedModel as EmbeddedModel
+    from .model import EmbeddedStatus as EmbeddedStatus
+    from .model import embedded_status as embedded_status
+    from .model import llama_server_command as llama_server_command
+    from .server import LocalModelServer as LocalModelServer
+    from .server import ModelServerError as ModelServerError
+    from .server import free_port as free_port
+    from .weights import EMBEDDED_WEIGHTS as EMBEDDED_WEIGHTS
+    from .weights import WeightsError as WeightsError
+    from .weights import ensure_weights as ensure_weights
 
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -13,15 +13,25 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from ..errors import LlmUnavailable
 from ..settings import EMBEDDED_MODEL
 from .server import LocalModelServer
-from .weights import (EMBEDDED_WEIGHTS, INSTALL_HINT, ChunkLocator, WeightsSpec, default_cache_dir,
-                            ensure_weights, is_assembled, locate_chunk, missing_chunks, weights_path)
+from .weights import (
+    EMBEDDED_WEIGHTS,
+    INSTALL_HINT,
+    ChunkLocator,
+    WeightsSpec,
+    default_cache_dir,
+    ensure_weights,
+    is_assembled,
+    locate_chunk,
+    missing_chunks,
+    weights_path,
+)
 
 SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings")
 CONTEXT_TOKENS = 4096

@@ -29,8 +29,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from ..errors import LlmUnavailable
 
@@ -184,14 +184,14 @@ class LocalModelServer:
         """Whether ``GET /v1/models`` answers 200 (a minimal HTTP/1.0 request: no client library needed)."""
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self._port), 2.0)
-        except (OSError, asyncio.TimeoutError):
+        except (TimeoutError, OSError):
             return False
         try:
             writer.write(f"GET /v1/models HTTP/1.0\r\nHost: {self.host}:{self._port}\r\n\r\n".encode())
             await writer.drain()
             status_line = await asyncio.wait_for(reader.readline(), 5.0)
             return status_line.split(b" ")[1:2] == [b"200"]
-        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError):
+        except (TimeoutError, OSError, asyncio.IncompleteReadError):
             return False
         finally:
             writer.close()

@@ -20,9 +20,9 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from ..errors import LlmUnavailable
 
@@ -134,7 +134,7 @@ def ensure_weights(spec: WeightsSpec = EMBEDDED_WEIGHTS, cache_dir: Path | None 
         if is_assembled(spec, cache_dir):  # another process finished while we waited for the lock
             return target
         paths = [locate(chunk) for chunk in spec.chunks]
-        missing = [chunk.distribution for chunk, path in zip(spec.chunks, paths) if path is None]
+        missing = [chunk.distribution for chunk, path in zip(spec.chunks, paths, strict=True) if path is None]
         if missing:
             raise WeightsError(
                 f"The embedded model's weights are not installed (missing {_name_list(missing)}): run "
@@ -190,7 +190,7 @@ class _exclusive_lock:
         self._path = path
         self._file = None
 
-    def __enter__(self) -> "_exclusive_lock":
+    def __enter__(self) -> _exclusive_lock:
         try:
             import fcntl
         except ImportError:
