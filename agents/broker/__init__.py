@@ -7,7 +7,7 @@ subtask to the agent that watches its kind and waits for the reply, within the t
 from __future__ import annotations
 
 from .broker import Broker
-from .messages import REPLY_KINDS, Failure, Message, MessageKind
+from .messages import REPLY_KINDS, Failure, Message, MessageKind, UnexpectedPayload
 from .statistics import BrokerStatistics
 from .subscription import Agent, HandlerContext
 from .task_scope import AgentFailed, BrokerError, RoundLimitExceeded, TaskEnded, TaskScope, TaskTrace
@@ -27,4 +27,5 @@ __all__ = [
     "TaskEnded",
     "TaskScope",
     "TaskTrace",
+    "UnexpectedPayload",
 ]

@@ -31,6 +31,7 @@ from .task_scope import (
     TaskScope,
     TaskTrace,
     UnknownTask,
+    ended_with_task,
 )
 
 __all__ = ["Agent", "Broker", "HandlerContext", "Router"]
@@ -41,7 +42,8 @@ log = logging.getLogger(__name__)
 class Router(Protocol):
     """Who receives what (the cooperation graph is one)."""
 
-    agents: Sequence[str]
+    @property
+    def agents(self) -> Sequence[str]: ...
 
     def route(self, sender: str, kind: MessageKind) -> Sequence[str]: ...
 
@@ -79,8 +81,11 @@ class Broker:
         if self.router is not None and agent.name not in self.router.agents:
             raise ValueError(f"agent {agent.name!r} is not in the cooperation graph "
                              f"(agents: {', '.join(self.router.agents)})")
+        workers = concurrency or getattr(agent, "concurrency", 1)
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"agent {agent.name!r}: concurrency must be a whole number >= 1, got {workers!r}")
         sub = self._subs[agent.name] = Subscription(agent, queue_size or self.queue_size)
-        sub.start(self, concurrency or getattr(agent, "concurrency", 1))
+        sub.start(self, workers)
         self._recipients.clear()
 
     def _route(self, sender: str, kind: MessageKind) -> tuple[Subscription, ...]:
@@ -153,7 +158,7 @@ class Broker:
             log.warning("task %s: %s still running %.1f s after cancellation", task.id, names, self.cancel_grace_s)
         finally:
             self._tasks.pop(task.id, None)
-            task.trace.seal(asyncio.get_running_loop().time(), task.end_reason)
+            task.trace.seal(asyncio.get_running_loop().time(), task.end_reason or "completed")
             self._traces[task.id] = task.trace
             while len(self._traces) > self.keep_traces:
                 self._traces.popitem(last=False)
@@ -190,16 +195,17 @@ class Broker:
         if not subs:
             raise NoRecipient(self._no_recipient(message))
         if self.router is not None:
-            self._count_rounds(task, message, subs)
+            self._count_rounds(self.router, task, message, subs)
         self._published[message.kind] += 1
         task.trace.add(asyncio.get_running_loop().time(), message, tuple(s.name for s in subs))
         for sub in subs:
             await sub.channel.send(message)
         return len(subs)
 
-    def _count_rounds(self, task: TaskScope, message: Message, subs: tuple[Subscription, ...]) -> None:
+    @staticmethod
+    def _count_rounds(router: Router, task: TaskScope, message: Message, subs: tuple[Subscription, ...]) -> None:
         for sub in subs:
-            limit = self.router.round_limit(message.sender, sub.name)
+            limit = router.round_limit(message.sender, sub.name)
             if limit is not None and task.rounds[(message.sender, sub.name)] >= limit:
                 raise RoundLimitExceeded(f"{message.sender} -> {sub.name} already carried {limit} messages in task "
                                          f"{task.id}: that is the round bound of its loop in the cooperation graph")
@@ -219,6 +225,8 @@ class Broker:
 
     def deliver_reply(self, reply: Message) -> None:
         """Hand a reply to the request it answers; a reply nobody waits for is counted and traced."""
+        if reply.correlation_id is None:
+            raise ValueError(f"{reply.kind} {reply.id} from {reply.sender} is not a reply: it answers no request")
         task = self._tasks.get(reply.task_id)
         pending = self._pending.get(reply.correlation_id)
         if task is not None:
@@ -251,6 +259,8 @@ class Broker:
         except TaskEnded:
             raise
         except TimeoutError:
+            if timeout is None:
+                raise  # not the request's own timeout (it has none): not ours to explain
             raise ReplyTimeout(message, timeout, pending.replies()) from None
         finally:
             del self._pending[message.id]
@@ -268,25 +278,22 @@ class Broker:
             sub.channel.purge(lambda m: m is message, task.error)
         task.cancel_handlers(message.id, spare=spare)
 
-    def handler_finished(self, sub: Subscription, task: TaskScope, message: Message,
-                         outcome: BaseException | None) -> None:
-        """A handler of ``sub`` is done with ``message``: failures become ERROR replies and log records."""
-        if isinstance(outcome, (asyncio.CancelledError, TaskEnded)):  # the task ended under it: not a failure
-            sub.tally.cancelled += 1
+    def handler_finished(self, agent: str, task: TaskScope, message: Message, outcome: BaseException | None) -> None:
+        """A handler of ``agent`` is done with ``message``: failures become ERROR replies and log records."""
+        if ended_with_task(outcome):  # the task ended under it: not a failure
             return
         pending = self._pending.get(message.id)
         if outcome is None:
-            if pending is not None and sub.name not in pending.responders:
-                self.deliver_reply(message.failure(sub.name, "the handler returned without replying"))
+            if pending is not None and agent not in pending.responders:
+                self.deliver_reply(message.failure(agent, "the handler returned without replying"))
             return
-        sub.tally.failed += 1
-        log.error("agent %s failed on %s %s of task %s: %s", sub.name, message.kind, message.id, task.id, outcome)
-        log.debug("the failure of %s in full", sub.name, exc_info=outcome)
+        log.error("agent %s failed on %s %s of task %s: %s", agent, message.kind, message.id, task.id, outcome)
+        log.debug("the failure of %s in full", agent, exc_info=outcome)
         error = f"{type(outcome).__name__}: {outcome}"
         if pending is not None:
-            self.deliver_reply(message.failure(sub.name, error))
+            self.deliver_reply(message.failure(agent, error))
         else:
-            task.trace.add(asyncio.get_running_loop().time(), None, note=f"{sub.name} failed on {message.id}: {error}")
+            task.trace.add(asyncio.get_running_loop().time(), None, note=f"{agent} failed on {message.id}: {error}")
 
     # -- statistics and shutdown -----------------------------------------------------------------------------
 

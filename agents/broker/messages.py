@@ -12,6 +12,9 @@ import itertools
 import reprlib
 from dataclasses import dataclass, field, fields, is_dataclass
 from enum import StrEnum
+from typing import TypeVar
+
+P = TypeVar("P")
 
 
 class MessageKind(StrEnum):
@@ -35,6 +38,10 @@ class MessageKind(StrEnum):
     def is_reply(self) -> bool:
         """Replies answer a request; they go to the requester, never to a subscriber's queue."""
         return self is MessageKind.REPLY or self is MessageKind.ERROR
+
+
+class UnexpectedPayload(TypeError):
+    """A message carries a payload of another type than its reader expects: a bug in whoever sent it."""
 
 
 REPLY_KINDS = frozenset({MessageKind.REPLY, MessageKind.ERROR})
@@ -86,6 +93,22 @@ class Message:
             )
         if self.kind.is_reply and self.correlation_id is None:
             raise ValueError(f"a {self.kind} message needs the correlation id of the request it answers")
+
+    def payload_as(self, expected: type[P]) -> P:
+        """The payload, checked to be an ``expected``; ``UnexpectedPayload`` names the message when it is not."""
+        if not isinstance(self.payload, expected):
+            raise UnexpectedPayload(f"{self.kind} {self.id} from {self.sender} carries a "
+                                    f"{type(self.payload).__name__}, not the {expected.__name__} its reader expects")
+        return self.payload
+
+    def payload_items(self, expected: type[P]) -> tuple[P, ...]:
+        """The payload, checked to be a tuple of ``expected`` (a reply that answers with several records)."""
+        items = self.payload_as(tuple)
+        for item in items:
+            if not isinstance(item, expected):
+                raise UnexpectedPayload(f"{self.kind} {self.id} from {self.sender} carries a tuple holding a "
+                                        f"{type(item).__name__}, not only the {expected.__name__}s its reader expects")
+        return items
 
     def reply(self, sender: str, payload: object = None) -> Message:
         """The answer to this message, from ``sender``."""

@@ -4,8 +4,8 @@ A worker takes the oldest message (FIFO), and while it awaits ``agent.handle(mes
 under the message's task. Cancelling the task cancels that worker's asyncio Task, so the ``CancelledError`` lands
 wherever the handler waits (an HTTP call to the LLM, a request to another agent). The worker then takes back
 (``uncancel``) the cancellation it asked for and goes on with the next message; a cancellation it did not ask for
-(the broker closing) ends it. How each handler ended is reported back to the broker, which turns failures into
-ERROR replies.
+(the broker closing) ends it. The subscription tallies how each handler ended and reports it back to the broker,
+which turns failures into ERROR replies. The broker reaches it through the ports of ``ports.py`` only.
 """
 
 from __future__ import annotations
@@ -13,14 +13,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from time import perf_counter
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from .channel import BoundedChannel, ChannelClosed
 from .messages import Message, MessageKind
+from .ports import ReplyPublisher, TaskT, WorkerHost
 from .statistics import HandlerTally, SubscriberStatistics
-
-if TYPE_CHECKING:
-    from .broker import Broker
+from .task_scope import ended_with_task
 
 
 class Agent(Protocol):
@@ -29,8 +28,11 @@ class Agent(Protocol):
     An agent may set ``concurrency`` (an int, default 1): how many of its handlers may run at once.
     """
 
-    name: str
-    watches: Sequence[MessageKind]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def watches(self) -> Sequence[MessageKind]: ...
 
     async def handle(self, message: Message, context: HandlerContext) -> None: ...
 
@@ -40,7 +42,7 @@ class HandlerContext:
 
     __slots__ = ("broker", "agent", "message")
 
-    def __init__(self, broker: Broker, agent: str, message: Message) -> None:
+    def __init__(self, broker: ReplyPublisher, agent: str, message: Message) -> None:
         self.broker, self.agent, self.message = broker, agent, message
 
     @property
@@ -80,7 +82,7 @@ class Worker:
 
     def cancel(self) -> bool:
         """Cancel the handler this worker runs; False when it runs none or the cancel is already on its way."""
-        if self.message is None or self.cancel_requested or self.task is asyncio.current_task():
+        if self.task is None or self.message is None or self.cancel_requested or self.task is asyncio.current_task():
             return False
         self.cancel_requested = True
         self.task.cancel()
@@ -97,7 +99,7 @@ class Subscription:
         self.tasks: list[asyncio.Task[None]] = []
         self.tally = HandlerTally()
 
-    def start(self, broker: Broker, concurrency: int) -> None:
+    def start(self, broker: WorkerHost[TaskT], concurrency: int) -> None:
         for n in range(concurrency):
             self.tasks.append(asyncio.create_task(self._work(broker, Worker(self.name)), name=f"{self.name}#{n}"))
 
@@ -112,8 +114,10 @@ class Subscription:
     def statistics(self) -> SubscriberStatistics:
         return self.tally.snapshot(self.name, tuple(map(str, self.watches)), self.channel.statistics())
 
-    async def _work(self, broker: Broker, worker: Worker) -> None:
+    async def _work(self, broker: WorkerHost[TaskT], worker: Worker) -> None:
         me = worker.task = asyncio.current_task()
+        if me is None:
+            raise RuntimeError(f"a worker of {self.name} must run in an asyncio task")
         tally, handle, receive = self.tally, self.agent.handle, self.channel.receive
         while True:
             try:
@@ -125,7 +129,7 @@ class Subscription:
                 tally.skipped += 1
                 continue
             worker.message = message
-            task.workers.add(worker)
+            task.worker_started(worker)
             tally.handling += 1
             started = perf_counter()
             outcome: BaseException | None = None
@@ -146,5 +150,9 @@ class Subscription:
                 worker.cancel_requested = False
                 me.uncancel()
             tally.finished(perf_counter() - started)
-            broker.handler_finished(self, task, message, outcome)
-            message = task = outcome = None  # an idle worker holds no payload alive
+            if ended_with_task(outcome):
+                tally.cancelled += 1
+            elif outcome is not None:
+                tally.failed += 1
+            broker.handler_finished(self.name, task, message, outcome)
+            del message, task, outcome  # an idle worker holds no payload alive

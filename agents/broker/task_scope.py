@@ -13,13 +13,9 @@ import asyncio
 from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 from .messages import Message, MessageKind, summarize
-
-if TYPE_CHECKING:
-    from .broker import Broker
-    from .subscription import Worker
+from .ports import TaskHost, WorkerPort
 
 
 class BrokerError(Exception):
@@ -69,6 +65,11 @@ class TaskDeadlineExceeded(TaskEnded, TimeoutError):
 
 class TaskCancelled(TaskEnded):
     """The task was cancelled (by the user, a newer document version, or the broker closing)."""
+
+
+def ended_with_task(outcome: BaseException | None) -> bool:
+    """Whether a handler ended this way because its task ended under it (a cancellation, not a failure)."""
+    return isinstance(outcome, (asyncio.CancelledError, TaskEnded))
 
 
 @dataclass(slots=True)
@@ -132,7 +133,10 @@ class TaskTrace:
         return [m.kind for m in self.messages()]
 
     def __str__(self) -> str:
-        status = "open" if self.ended is None else f"ended ({self.ended}) after {self.duration_s * 1000:.1f} ms"
+        if self.ended is None or self.duration_s is None:
+            status = "open"
+        else:
+            status = f"ended ({self.ended}) after {self.duration_s * 1000:.1f} ms"
         lines = [f"task {self.task_id}: {status}, {len(self.messages())} messages"]
         lines += [f"  {entry}" for entry in self.entries]
         if self.omitted:
@@ -184,11 +188,12 @@ class TaskScope:
     how many messages each edge carried (for the graph's round bounds); the broker keeps them up to date.
     """
 
-    def __init__(self, broker: Broker, task_id: str, deadline: float | None, sender: str, trace: TaskTrace) -> None:
+    def __init__(self, broker: TaskHost[TaskScope], task_id: str, deadline: float | None, sender: str,
+                 trace: TaskTrace) -> None:
         self.id, self.deadline, self.sender, self.trace = task_id, deadline, sender, trace
         self.replies: list[Message] = []
         self.end_reason: str | None = None
-        self.workers: set[Worker] = set()
+        self.workers: set[WorkerPort] = set()
         self.pending: set[PendingRequest] = set()
         self.rounds: Counter[tuple[str, str]] = Counter()
         self.timer: asyncio.TimerHandle | None = None
@@ -238,9 +243,14 @@ class TaskScope:
     def cancel_handlers(self, message_id: str | None = None, spare: Collection[str] = ()) -> int:
         """Cancel the handlers working on this task (on one message of it), except the agents in ``spare``."""
         return sum(w.cancel() for w in list(self.workers)
-                   if (message_id is None or w.message.id == message_id) and w.name not in spare)
+                   if (message_id is None or (w.message is not None and w.message.id == message_id))
+                   and w.name not in spare)
 
-    def worker_done(self, worker: Worker) -> None:
+    def worker_started(self, worker: WorkerPort) -> None:
+        """``worker`` handles a message of this task now: cancelling the task cancels it."""
+        self.workers.add(worker)
+
+    def worker_done(self, worker: WorkerPort) -> None:
         self.workers.discard(worker)
         if self._idle is not None and not self.workers and not self._idle.done():
             self._idle.set_result(None)
@@ -254,5 +264,5 @@ class TaskScope:
     async def __aenter__(self) -> TaskScope:
         return self
 
-    async def __aexit__(self, exc_type, exc, tb) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self._broker.close_task(self)
