@@ -21,6 +21,7 @@ import math
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Generic, TypeVar
 
 from ..broker.messages import REPLY_KINDS, MessageKind
 
@@ -64,27 +65,31 @@ class Verdict(StrEnum):
     REJECT = "reject"
 
 
+V = TypeVar("V")
+"""The type of the values being merged (a ``Finding``, a ``Proposal``...)."""
+
+
 @dataclass(frozen=True)
-class Output:
+class Output(Generic[V]):
     """What ``agent`` said about ``key`` (a finding's anchor, "patch", ...), travelling along ``agent -> to``."""
 
     agent: str
     key: Hashable
-    value: object
+    value: V
     verdict: Verdict = Verdict.PROPOSE
     to: str = "coordinator"
 
 
 @dataclass(frozen=True)
-class Merged:
+class Merged(Generic[V]):
     """The integrated answer for one key: the winning side's strongest value and its combined weight."""
 
     key: Hashable
     verdict: Verdict
-    value: object
+    value: V
     weight: float
     sources: tuple[str, ...]
-    overruled: tuple[Output, ...] = ()
+    overruled: tuple[Output[V], ...] = ()
 
 
 def _w(source: str, target: str, weight: float, *kinds: MessageKind) -> Edge:
@@ -228,17 +233,17 @@ class CooperationGraph:
         limits = [x for x in (self.round_limit(a, b), self.round_limit(b, a)) if x is not None]
         return min(limits) if limits else None
 
-    def merge_by_weight(self, outputs: Iterable[Output]) -> tuple[Merged, ...]:
+    def merge_by_weight(self, outputs: Iterable[Output[V]]) -> tuple[Merged[V], ...]:
         """Integrate outputs per key by the weights of the edges they travelled along.
 
         Outputs on the same key reinforce each other: a side's weight is 1 - prod(1 - w) over its agents (each
         agent counted once, at its strongest). Rejections win when their weight is at least the proposals' (a tie
         is resolved for safety); the winning side's strongest output gives the value. Keys keep first-seen order.
         """
-        by_key: dict[Hashable, list[tuple[float, Output]]] = {}
+        by_key: dict[Hashable, list[tuple[float, Output[V]]]] = {}
         for out in outputs:
             by_key.setdefault(out.key, []).append((self.weight(out.agent, out.to), out))
-        merged = []
+        merged: list[Merged[V]] = []
         for key, weighted in by_key.items():
             sides = {v: [(w, o) for w, o in weighted if o.verdict is v] for v in Verdict}
             scores = {v: _combined(side) for v, side in sides.items()}
@@ -277,7 +282,7 @@ class CooperationGraph:
         return "\n".join(lines)
 
 
-def _combined(side: list[tuple[float, Output]]) -> float:
+def _combined(side: list[tuple[float, Output[V]]]) -> float:
     strongest: dict[str, float] = {}
     for w, o in side:
         strongest[o.agent] = max(w, strongest.get(o.agent, 0.0))

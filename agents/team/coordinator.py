@@ -21,20 +21,25 @@ import logging
 from collections.abc import Callable
 
 from ..broker.broker import Broker
+from ..broker.messages import Failure, Message
 from ..broker.messages import MessageKind as K
 from ..broker.task_scope import AgentFailed, RoundLimitExceeded, TaskEnded, TaskScope
+from ..edits.patches import ByteEdit
 from ..llm.client import LlmClient
+from ..syntax.snapshot import DocumentSnapshot
 from .cooperation import CooperationGraph, Output, Verdict
 from .diagnosis_agent import DiagnosisAgent
 from .generation_agent import GenerationAgent
 from .payloads import (
     Explanation,
+    Finding,
     FixRequest,
     GenerateRequest,
     Proposal,
     ProposeFix,
     ReviewRequest,
     TeamResult,
+    UnitReview,
     Verification,
     VerifyPatch,
 )
@@ -83,10 +88,13 @@ class Team:
         self.last_task_id = task.id
         return task
 
-    def _result(self, task: TaskScope, snapshot_uri: str, version: int, **fields: object) -> TeamResult:
+    def _result(self, task: TaskScope, snapshot_uri: str, version: int, *, ok: bool, reason: str = "",
+                explanation: str = "", edits: tuple[ByteEdit, ...] = (), findings: tuple[Finding, ...] = (),
+                rounds: int = 0) -> TeamResult:
         usage = self.llm.usage_for(task.id)
-        return TeamResult(uri=snapshot_uri, version=version, usage=usage, task_id=task.id,
-                          requests_sent=usage.requests, **fields)
+        return TeamResult(ok=ok, uri=snapshot_uri, version=version, reason=reason, explanation=explanation,
+                          edits=edits, findings=findings, rounds=rounds, usage=usage, task_id=task.id,
+                          requests_sent=usage.requests)
 
     # -- explain and fix -----------------------------------------------------------------------------------------
 
@@ -98,10 +106,10 @@ class Team:
             explanation: Explanation | None = None
             try:
                 report("diagnosis: explaining the cause")
-                explanation = (await task.request(K.SUBTASK_EXPLAIN, request)).payload
+                explanation = explained = (await task.request(K.SUBTASK_EXPLAIN, request)).payload_as(Explanation)
                 proposal, verification, rounds = await self._propose_until_accepted(
-                    task, K.SUBTASK_PROPOSE_FIX, lambda n, why, k: ProposeFix(request, explanation, n, why, k),
-                    explanation.target_start, explanation.target_end, snapshot, report,
+                    task, K.SUBTASK_PROPOSE_FIX, lambda n, why, k: ProposeFix(request, explained, n, why, k),
+                    explained.target_start, explained.target_end, snapshot, report,
                     candidates=self.fix_candidates, focus=(request.start_byte, request.end_byte))
             except (AgentFailed, TaskEnded, RoundLimitExceeded) as error:
                 return self._result(task, snapshot.uri, snapshot.version, ok=False, reason=_why(error),
@@ -115,7 +123,7 @@ class Team:
 
     async def _propose_until_accepted(self, task: TaskScope, kind: K,
                                       subtask: Callable[[int, tuple[str, ...], int], object],
-                                      allowed_start: int, allowed_end: int, snapshot,
+                                      allowed_start: int, allowed_end: int, snapshot: DocumentSnapshot,
                                       report: StepReporter, max_rounds: int | None = None, candidates: int = 1,
                                       focus: tuple[int, int] | None = None,
                                       ) -> tuple[object, Verification | None, int]:
@@ -142,21 +150,23 @@ class Team:
                 which = f", candidate {candidate} of {candidates}" if candidates > 1 else ""
                 report(f"generation: proposing (round {round_number} of {max_rounds}{which})")
                 try:
-                    proposal: Proposal = (await task.request(
-                        kind, subtask(round_number, rejections, candidate))).payload
+                    proposal = (await task.request(
+                        kind, subtask(round_number, rejections, candidate))).payload_as(Proposal)
                 except AgentFailed as error:
                     failures.append(error)
                     reasons.append(_why(error))
                     continue
                 report(f"review: verifying round {round_number}{which}")
-                verification: Verification = (await task.request(
-                    K.SUBTASK_VERIFY, VerifyPatch(snapshot, proposal, allowed_start, allowed_end, focus))).payload
+                verification = (await task.request(
+                    K.SUBTASK_VERIFY, VerifyPatch(snapshot, proposal, allowed_start, allowed_end, focus))
+                ).payload_as(Verification)
                 slowest = max(slowest, asyncio.get_running_loop().time() - began)
-                (decision,) = self.graph.merge_by_weight([
+                votes: list[Output[Proposal | Verification]] = [
                     Output("generation", "patch", proposal, Verdict.PROPOSE, to="review"),
                     Output("review", "patch", verification,
                            Verdict.PROPOSE if verification.accepted else Verdict.REJECT, to="generation"),
-                ])
+                ]
+                (decision,) = self.graph.merge_by_weight(votes)
                 if decision.verdict is Verdict.PROPOSE and verification.accepted:
                     tried.append((proposal, verification))
                     if candidates == 1 or verification.examples == "passed":
@@ -203,14 +213,18 @@ class Team:
             outcomes = await asyncio.gather(*(
                 task.request(K.SUBTASK_REVIEW_UNITS, ReviewRequest(snapshot, (unit,))) for unit in request.units),
                 return_exceptions=True)
-            replies = [outcome for outcome in outcomes if not isinstance(outcome, BaseException)]
-            failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
-            for failure in failures:
-                if not isinstance(failure, (AgentFailed, TaskEnded)):
-                    raise failure
+            replies: list[Message] = []
+            failures: list[AgentFailed | TaskEnded] = []
+            for outcome in outcomes:
+                if isinstance(outcome, (AgentFailed, TaskEnded)):
+                    failures.append(outcome)
+                elif isinstance(outcome, BaseException):
+                    raise outcome
+                else:
+                    replies.append(outcome)
             complete = not failures
             reason = _why(failures[0]) if failures else ""
-            reviews = [review for reply in replies for review in reply.payload]
+            reviews = [review for reply in replies for review in reply.payload_items(UnitReview)]
             merged = self.graph.merge_by_weight(
                 Output("review", (finding.start_byte, finding.end_byte), finding)
                 for unit_review in reviews for finding in unit_review.findings)
@@ -223,7 +237,7 @@ class Team:
 
 def _why(error: Exception) -> str:
     if isinstance(error, AgentFailed):
-        return "; ".join(failure.payload.error.split(": ", 1)[-1] for failure in error.failures)
+        return "; ".join(failure.payload_as(Failure).error.split(": ", 1)[-1] for failure in error.failures)
     if isinstance(error, TaskEnded):
         if error.reason == "deadline":
             return "the team ran out of time (llm.taskDeadlineS) before it had a checked result"

@@ -34,8 +34,7 @@ class DiagnosisAgent:
         self.llm = llm
 
     async def handle(self, message: Message, context: HandlerContext) -> None:
-        request: FixRequest = message.payload
-        context.reply(await self.explain(request, context.task_id))
+        context.reply(await self.explain(message.payload_as(FixRequest), context.task_id))
 
     async def explain(self, request: FixRequest, task_id: str) -> Explanation:
         snapshot = request.snapshot

@@ -39,9 +39,9 @@ class GenerationAgent:
 
     async def handle(self, message: Message, context: HandlerContext) -> None:
         if message.kind is MessageKind.SUBTASK_PROPOSE_FIX:
-            context.reply(await self.propose_fix(message.payload, context.task_id))
+            context.reply(await self.propose_fix(message.payload_as(ProposeFix), context.task_id))
         else:
-            context.reply(await self.generate(message.payload, context.task_id))
+            context.reply(await self.generate(message.payload_as(GenerateRequest), context.task_id))
 
     async def propose_fix(self, subtask: ProposeFix, task_id: str) -> Proposal:
         request, explanation = subtask.request, subtask.explanation

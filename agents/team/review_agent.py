@@ -54,9 +54,9 @@ class ReviewAgent:
 
     async def handle(self, message: Message, context: HandlerContext) -> None:
         if message.kind is MessageKind.SUBTASK_VERIFY:
-            context.reply(await self.check(message.payload))
+            context.reply(await self.check(message.payload_as(VerifyPatch)))
         else:
-            context.reply(await self.review(message.payload, context.task_id))
+            context.reply(await self.review(message.payload_as(ReviewRequest), context.task_id))
 
     async def check(self, subtask: VerifyPatch) -> Verification:
         """:meth:`verify`, then — when enabled — the patched function's own examples."""
