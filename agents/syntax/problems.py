@@ -29,7 +29,16 @@ from itertools import islice
 import tree_sitter
 
 from .repair import PARSE_BUDGET_BYTES, TrialRepair, error_sites
-from .tokens import children_between, is_quote, line_end, line_start, token_before, token_text, tokens_between
+from .tokens import (
+    children_between,
+    cursor_node,
+    is_quote,
+    line_end,
+    line_start,
+    token_before,
+    token_text,
+    tokens_between,
+)
 from .trial_edits import PLACEHOLDER, ErrorTokens, TrialEdit, scan_error, trial_edits
 
 _MAX_REPORTED = 100
@@ -187,16 +196,17 @@ def _invisible_missing(root: tree_sitter.Node, source: bytes) -> SyntaxProblem:
         cursor = node.walk()
         child = None
         if cursor.goto_first_child():
-            while not cursor.node.has_error and cursor.goto_next_sibling():
+            while not cursor_node(cursor).has_error and cursor.goto_next_sibling():
                 pass
-            child = cursor.node if cursor.node.has_error else None
+            last = cursor_node(cursor)
+            child = last if last.has_error else None
         if child is None:
             break
         node = child
     cursor, previous = node.walk(), None
     if cursor.goto_first_child():
         for _ in range(_MAX_INVISIBLE_SEARCH):
-            current = cursor.node
+            current = cursor_node(cursor)
             if current.type in (";", ","):
                 previous = None
             elif not current.is_extra:

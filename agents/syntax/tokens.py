@@ -16,6 +16,15 @@ CLOSERS = frozenset({")", "]", "}"})
 _QUOTE_TYPES = frozenset({'"', "'", "`", '"""', "'''", "string_start", "raw_string_start"})
 
 
+def cursor_node(cursor: tree_sitter.TreeCursor) -> tree_sitter.Node:
+    """The node ``cursor`` stands on. A cursor walked from a node always stands on one; the binding's type says
+    ``Node | None``, so this is where that is checked, once, with an error that says what went wrong."""
+    node = cursor.node
+    if node is None:
+        raise ValueError("the tree cursor stands on no node (it was not made by Node.walk())")
+    return node
+
+
 def is_atomic(node: tree_sitter.Node) -> bool:
     """Whether ``node`` reads as one token: a leaf, a comment, or a complete string literal."""
     if node.child_count == 0:
@@ -39,12 +48,12 @@ def tokens_from(root: tree_sitter.Node, offset: int) -> Iterator[tree_sitter.Nod
     """Tokens in document order, from the first that ends after ``offset``; zero-width (MISSING) tokens skipped."""
     cursor = root.walk()
     descend = True
-    while not is_atomic(cursor.node):
+    while not is_atomic(cursor_node(cursor)):
         if cursor.goto_first_child_for_byte(offset) is None:
             descend = False  # every child ends before offset: resume after this node
             break
     while True:
-        node = cursor.node
+        node = cursor_node(cursor)
         if is_atomic(node):
             if node.end_byte > offset and node.end_byte > node.start_byte:
                 yield node
@@ -61,15 +70,15 @@ def children_between(node: tree_sitter.Node, start: int, end: int) -> Iterator[t
     cursor = node.walk()  # Node.first_child_for_byte returns a dangling node when none qualifies
     if cursor.goto_first_child_for_byte(start) is None:
         return
-    while cursor.node.start_byte < end:
-        yield cursor.node
+    while (child := cursor_node(cursor)).start_byte < end:
+        yield child
         if not cursor.goto_next_sibling():
             return
 
 
 def tokens_between(root: tree_sitter.Node, start: int, end: int, limit: int = 400) -> list[tree_sitter.Node]:
     """At most ``limit`` tokens that overlap ``[start, end)``, comments left out."""
-    found = []
+    found: list[tree_sitter.Node] = []
     for token in tokens_from(root, start):
         if token.start_byte >= end or len(found) >= limit:
             break

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import tree_sitter
 
-from .tokens import CLOSERS, OPENERS, bracket_balance, line_end, line_start, tokens_between
+from .tokens import CLOSERS, OPENERS, bracket_balance, cursor_node, line_end, line_start, tokens_between
 
 PLACEHOLDER = " x"
 """A name to stand in for a missing operand; the space keeps it from gluing onto a keyword."""
@@ -127,7 +127,7 @@ def _nested_errors(node: tree_sitter.Node) -> list[tree_sitter.Node]:
         return found
     while visits < _MAX_VISITS and len(found) < _MAX_NESTED:
         visits += 1
-        current = cursor.node
+        current = cursor_node(cursor)
         if current.is_error:
             found.append(current)
         elif current.has_error and cursor.goto_first_child():
