@@ -294,13 +294,14 @@ class LlmClient:
 
     def _reply_from(self, completion: Any, params: dict) -> LlmReply:
         choices = getattr(completion, "choices", None)
-        message = getattr(choices[0], "message", None) if choices else None
-        if message is None:
+        first = choices[0] if choices else None
+        message = getattr(first, "message", None)
+        if first is None or message is None:
             said = endpoint_text(completion, (self.endpoint.api_key,), limit=80)
             raise LlmBadReply(f"The LLM endpoint {self.base_url} answered without a message ({said!r}); is "
                               "llm.baseUrl pointing at an OpenAI-compatible API?")
         text = message.content or ""
-        return LlmReply(text, choices[0].finish_reason, self._usage(getattr(completion, "usage", None), params, text))
+        return LlmReply(text, first.finish_reason, self._usage(getattr(completion, "usage", None), params, text))
 
     @staticmethod
     def _usage(reported: Any, params: dict, text: str) -> TokenUsage:

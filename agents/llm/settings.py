@@ -56,12 +56,11 @@ def for_endpoint(settings: LlmSettings, endpoint: LlmEndpoint) -> LlmSettings:
     if not endpoint.embedded:
         return settings
     defaults = LlmSettings()
-    changes = {}
     if settings.request_timeout_s == defaults.request_timeout_s:
-        changes["request_timeout_s"] = EMBEDDED_REQUEST_TIMEOUT_S
+        settings = replace(settings, request_timeout_s=EMBEDDED_REQUEST_TIMEOUT_S)
     if settings.task_deadline_s == defaults.task_deadline_s:
-        changes["task_deadline_s"] = EMBEDDED_TASK_DEADLINE_S
-    return replace(settings, **changes) if changes else settings
+        settings = replace(settings, task_deadline_s=EMBEDDED_TASK_DEADLINE_S)
+    return settings
 
 
 def resolve_endpoint(settings: LlmSettings, environ: Mapping[str, str] | None = None) -> LlmEndpoint:

@@ -157,7 +157,7 @@ class LocalModelServer:
         self.starts += 1
         self._ready_url = f"http://{self.host}:{self._port}/v1"
         log.info("Local model server ready at %s in %.1f s (pid %d)", self._ready_url, time.monotonic() - began,
-                 self._process.pid)
+                 process.pid)
         return self._ready_url
 
     def _launch(self, argv: list[str]) -> None:

@@ -22,6 +22,7 @@ import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from io import BufferedRandom
 from pathlib import Path
 
 from ..errors import LlmUnavailable
@@ -188,7 +189,7 @@ class _exclusive_lock:
 
     def __init__(self, path: Path) -> None:
         self._path = path
-        self._file = None
+        self._file: BufferedRandom | None = None
 
     def __enter__(self) -> _exclusive_lock:
         try:
