@@ -14,6 +14,7 @@ _EXPORTS = {
     "Team": ".coordinator",
     "CooperationGraph": ".cooperation",
     "GraphError": ".cooperation",
+    "graph_from_settings": ".graph_settings",
     "Finding": ".payloads",
     "FixRequest": ".payloads",
     "GenerateRequest": ".payloads",
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from .generation_sites import generation_site as generation_site
     from .git_changes import changed_units as changed_units
     from .git_changes import every_unit as every_unit
+    from .graph_settings import graph_from_settings as graph_from_settings
     from .payloads import Finding as Finding
     from .payloads import FixRequest as FixRequest
     from .payloads import GenerateRequest as GenerateRequest

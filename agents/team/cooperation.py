@@ -11,7 +11,7 @@ w(e_ij) in (0, 1] says how much what i sends counts at j. The graph is used, not
   broker, which refuses the message that would exceed it.
 
 Replies (``reply``/``error``) answer a request and start no work, so edges that carry only replies never make a
-cycle. ``from_settings`` overrides the default from a plain settings dict (see ``graph_settings.py``);
+cycle. ``graph_settings.graph_from_settings`` overrides the default from a plain settings dict;
 ``render_text`` and ``render_mermaid`` show the graph.
 """
 
@@ -140,11 +140,10 @@ class CooperationGraph:
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, object] | None) -> CooperationGraph:
-        """The default graph overridden by ``settings`` (``{"edges": [...], "maxRounds": 3}``); see graph_settings."""
-        from .graph_settings import apply_settings
+        """Kept until ``server/`` calls ``graph_settings.graph_from_settings``; then removed, with this import cycle."""
+        from .graph_settings import graph_from_settings
 
-        edges, bounds = apply_settings(settings, cls.default())
-        return cls(edges, bounds)
+        return graph_from_settings(settings)
 
     # -- validation ------------------------------------------------------------------------------------------
 

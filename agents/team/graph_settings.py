@@ -4,23 +4,27 @@ The settings look like ``{"edges": [{"from": "review", "to": "generation", "weig
 "maxRounds": 3}`` (camelCase, as the editor sends them). An edge entry names an existing edge to change its weight
 and/or kinds, a new edge (then both are needed), or ``"remove": true`` to drop one. ``maxRounds`` bounds every cycle.
 All problems are collected and raised together as one ``GraphError``, so a user fixes them in one go; the caller
-(the server) keeps the default graph and tells the user what was wrong.
+(the server) keeps the default graph and tells the user what was wrong. ``graph_from_settings`` builds the graph;
+the graph itself (``cooperation.py``) knows nothing of settings.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from ..broker.messages import MessageKind
-from .cooperation import Edge, GraphError, RoundBound
-
-if TYPE_CHECKING:
-    from .cooperation import CooperationGraph
+from .cooperation import CooperationGraph, Edge, GraphError, RoundBound
 
 _TOP_KEYS = ("edges", "maxRounds")
 _EDGE_KEYS = ("from", "to", "weight", "kinds", "remove")
+
+
+def graph_from_settings(settings: Mapping[str, object] | None) -> CooperationGraph:
+    """The default graph overridden by ``settings`` (``{"edges": [...], "maxRounds": 3}``); ``GraphError`` lists
+    every problem."""
+    edges, bounds = apply_settings(settings, CooperationGraph.default())
+    return CooperationGraph(edges, bounds)
 
 
 def apply_settings(
@@ -83,14 +87,10 @@ def _apply_edge(where: str, entry: object, edges: dict[tuple[str, str], Edge], a
         if weight is None or kinds is None:
             problems.append(f"{label}: a new edge needs both 'weight' and 'kinds'")
             return
-        edges[(source, target)] = Edge(source, target, weight, kinds)  # type: ignore[arg-type]
+        edges[(source, target)] = Edge(source, target, weight, kinds)  # the graph checks the weight
         return
-    changes: dict[str, object] = {}
-    if weight is not None:
-        changes["weight"] = weight
-    if kinds is not None:
-        changes["kinds"] = kinds
-    edges[(source, target)] = replace(existing, **changes)
+    edges[(source, target)] = replace(existing, weight=existing.weight if weight is None else weight,
+                                      kinds=existing.kinds if kinds is None else kinds)
 
 
 def _kinds(label: str, raw: object, problems: list[str]) -> tuple[MessageKind, ...] | None:
