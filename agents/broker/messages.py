@@ -4,6 +4,8 @@ A message belongs to one task (``task_id``), says what it is (``kind``), who sen
 an immutable value), which message caused it (``cause``), when its task must be over (``deadline``, on the
 ``time.monotonic`` clock that asyncio's loop uses) and, for a reply, which request it answers (``correlation_id``).
 Every message has its own ``id``. Kinds are a closed enum so that a typo is an error, not a message nobody reads.
+A reader takes the payload as the type it expects with ``payload_as`` (or ``payload_items`` for a tuple of records),
+which checks it: a payload of another type is a bug of the sender, named by ``UnexpectedPayload``.
 """
 
 from __future__ import annotations

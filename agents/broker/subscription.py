@@ -5,7 +5,7 @@ under the message's task. Cancelling the task cancels that worker's asyncio Task
 wherever the handler waits (an HTTP call to the LLM, a request to another agent). The worker then takes back
 (``uncancel``) the cancellation it asked for and goes on with the next message; a cancellation it did not ask for
 (the broker closing) ends it. The subscription tallies how each handler ended and reports it back to the broker,
-which turns failures into ERROR replies. The broker reaches it through the ports of ``ports.py`` only.
+which turns failures into ERROR replies. It reaches the broker only through the ports of ``ports.py``.
 """
 
 from __future__ import annotations
