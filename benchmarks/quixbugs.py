@@ -47,7 +47,7 @@ from metagpt_lsp.agents.llm.settings import (
     EMBEDDED_REQUEST_TIMEOUT_S,
     EMBEDDED_TASK_DEADLINE_S,
 )
-from metagpt_lsp.server.check import CheckClient, apply_text_edits, client_capabilities
+from metagpt_lsp.server.cli.check import CheckClient, apply_text_edits, client_capabilities
 
 DIRECT_PROMPT = ("This Python program has a bug: it fails its tests. Fix the bug. Reply with the complete fixed "
                  "program in one ```python block.\n\n```python\n{program}\n```")

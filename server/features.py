@@ -6,7 +6,7 @@ from lsprotocol import types
 
 from typing import Any
 
-from . import code_actions, commands, configuration, inline_completion, text_sync
+from . import code_actions, configuration, info_commands, inline_completion, text_sync
 from .language_server import MetagptLanguageServer
 
 
@@ -76,21 +76,21 @@ def create_server() -> MetagptLanguageServer:
     async def _review_file(ls: MetagptLanguageServer, data: Any) -> int:
         return await code_actions.review_file(ls, data)
 
-    @server.command(commands.STATUS_COMMAND)
+    @server.command(info_commands.STATUS_COMMAND)
     def _status(ls: MetagptLanguageServer, *_args: Any) -> dict[str, Any]:
-        return commands.status(ls)
+        return info_commands.status(ls)
 
-    @server.command(commands.TRACE_COMMAND)
+    @server.command(info_commands.TRACE_COMMAND)
     def _trace(ls: MetagptLanguageServer, *_args: Any) -> str:
-        return commands.trace(ls)
+        return info_commands.trace(ls)
 
-    @server.command(commands.TEAM_COMMAND)
+    @server.command(info_commands.TEAM_COMMAND)
     def _team(ls: MetagptLanguageServer, *_args: Any) -> dict[str, str]:
-        return commands.team_graph(ls)
+        return info_commands.team_graph(ls)
 
-    @server.command(commands.CLEAR_CACHE_COMMAND)
+    @server.command(info_commands.CLEAR_CACHE_COMMAND)
     def _clear_cache(ls: MetagptLanguageServer, *_args: Any) -> int:
-        return commands.clear_review_cache(ls)
+        return info_commands.clear_review_cache(ls)
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def _inline(ls: MetagptLanguageServer,

@@ -11,7 +11,7 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .version import __version__
+    from ..version import __version__
 
     parser = argparse.ArgumentParser(
         prog="metagpt-lsp",
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_check(args.paths, timeout=args.timeout, log_level=args.log_level, fix=args.fix, apply=args.apply,
                          review_all=args.review_all)
     if args.command == "team":
-        from .team_command import run_team
+        from .team_graph import run_team
 
         return run_team(args.settings, mermaid=args.mermaid)
     if args.command == "doctor":
@@ -80,10 +80,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
-    from . import log_forwarding
+    from .. import log_forwarding
 
     log_forwarding.configure(args.log_level, args.log_file)
-    from .features import create_server
+    from ..features import create_server
 
     server = create_server()
     if args.tcp:
@@ -91,7 +91,7 @@ def serve(args: argparse.Namespace) -> int:
     elif args.ws:
         server.start_ws(args.host, args.port)
     else:
-        from .json_rpc_framing import GuardedStdin
+        from ..json_rpc_framing import GuardedStdin
 
         server.start_io(GuardedStdin(sys.stdin.buffer))
     return getattr(server.protocol, "exit_code", 0)  # 1 after exit without shutdown, as LSP says

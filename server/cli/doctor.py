@@ -242,7 +242,7 @@ def load_llm_settings(settings_path: str | None) -> LlmSettings:
     """The ``llm`` branch of an editor settings JSON file (bare or under ``metagptLsp``), or the defaults."""
     if settings_path is None:
         return LlmSettings()
-    from .settings import parse_settings
+    from ..settings import parse_settings
 
     with open(settings_path, encoding="utf-8") as handle:
         settings, problems = parse_settings(json.load(handle))

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 from metagpt_lsp.agents.team import CooperationGraph, GraphError
 
-from .settings import SECTION, parse_settings
+from ..settings import SECTION, parse_settings
 
 USAGE_ERROR = 2
 
