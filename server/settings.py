@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 import cattrs
 
-from metagpt_lsp.agents.team import CooperationGraph, GraphError
+from metagpt_lsp.agents.team import GraphError, graph_from_settings
 from metagpt_lsp.agents.llm import LlmSettings
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class TeamSettings:
 
     graph: dict | None = None
     """An override of the cooperation graph (``{"edges": [...], "maxRounds": 3}``) as
-    ``CooperationGraph.from_settings`` takes it; None is the default graph. An invalid override is refused whole."""
+    ``graph_from_settings`` takes it; None is the default graph. An invalid override is refused whole."""
     fix_candidates: int = 1
     """How many candidate fixes generation proposes per round."""
     run_doctests: bool = False
@@ -198,7 +198,7 @@ def _parse_object(raw: Mapping[str, Any], current: Any, prefix: str, problems: l
 def _graph_problems(override: dict | None) -> tuple[str, ...]:
     """Every reason the cooperation graph override is invalid (none when it is valid or absent)."""
     try:
-        CooperationGraph.from_settings(override)
+        graph_from_settings(override)
     except GraphError as error:
         return error.problems
     return ()

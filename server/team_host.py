@@ -50,7 +50,7 @@ class TeamHost:
         return self._team
 
     def _build(self) -> Any:
-        from metagpt_lsp.agents.team import CooperationGraph
+        from metagpt_lsp.agents.team import graph_from_settings
         from metagpt_lsp.agents.team import Team
         from metagpt_lsp.agents.llm import LlmClient
         from metagpt_lsp.agents.team import ReviewCache
@@ -60,7 +60,7 @@ class TeamHost:
         provider = None
         if self.endpoint.embedded:
             provider = self._embedded_provider()
-        graph = CooperationGraph.from_settings(self._graph_settings) if self._graph_settings else None
+        graph = graph_from_settings(self._graph_settings) if self._graph_settings else None
         if self.review_cache is None:
             self.review_cache = ReviewCache()
         llm = LlmClient(settings, self.endpoint, base_url_provider=provider)

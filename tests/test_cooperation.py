@@ -8,6 +8,7 @@ import pytest
 from metagpt_lsp.agents.team.cooperation import (AGENTS, DEFAULT_EDGES, CooperationGraph, Edge, GraphError, Output,
                                             RoundBound, Verdict)
 from metagpt_lsp.agents.broker.messages import MessageKind as K
+from metagpt_lsp.agents.team.graph_settings import graph_from_settings
 
 
 def problems_of(**kwargs) -> tuple[str, ...]:
@@ -18,7 +19,7 @@ def problems_of(**kwargs) -> tuple[str, ...]:
 
 def settings_problems(settings) -> str:
     with pytest.raises(GraphError) as error:
-        CooperationGraph.from_settings(settings)
+        graph_from_settings(settings)
     return str(error.value)
 
 
@@ -73,7 +74,7 @@ def test_routing_follows_the_edges_strongest_first():
     assert graph.route("generation", "subtask.verify") == ("review",)
     assert graph.route("review", K.REJECT) == ("generation",)
     assert graph.route("diagnosis", K.SUBTASK_VERIFY) == ()
-    widened = CooperationGraph.from_settings(
+    widened = graph_from_settings(
         {"edges": [{"from": "coordinator", "to": "diagnosis", "kinds": ["subtask.explain", "subtask.review_units"],
                     "weight": 0.5}]})
     assert widened.route("coordinator", K.SUBTASK_REVIEW_UNITS) == ("review", "diagnosis")
@@ -91,7 +92,7 @@ def test_a_reviewers_rejection_outweighs_the_generators_proposal():
 
 
 def test_lowering_the_reviewers_weight_in_settings_lets_the_proposal_stand():
-    graph = CooperationGraph.from_settings({"edges": [{"from": "review", "to": "generation", "weight": 0.3}]})
+    graph = graph_from_settings({"edges": [{"from": "review", "to": "generation", "weight": 0.3}]})
     (patch,) = graph.merge_by_weight([
         Output("generation", "patch", "return x + 1", to="review"),
         Output("review", "patch", "style nit", Verdict.REJECT, to="generation"),
@@ -121,7 +122,7 @@ def test_merging_an_output_along_a_missing_edge_is_an_error():
 
 
 def test_settings_override_weights_add_and_remove_edges():
-    graph = CooperationGraph.from_settings({
+    graph = graph_from_settings({
         "edges": [
             {"from": "review", "to": "generation", "weight": 0.8},
             {"from": "diagnosis", "to": "generation", "remove": True},
@@ -135,7 +136,7 @@ def test_settings_override_weights_add_and_remove_edges():
         graph.weight("diagnosis", "generation")
     assert graph.route("review", K.SUBTASK_EXPLAIN) == ("diagnosis",)
     assert graph.max_rounds("generation", "review") == 2
-    assert CooperationGraph.from_settings(None).render_text() == CooperationGraph.default().render_text()
+    assert graph_from_settings(None).render_text() == CooperationGraph.default().render_text()
 
 
 def test_bad_settings_are_explained_all_at_once():
@@ -157,7 +158,7 @@ def test_a_new_loop_from_settings_needs_max_rounds():
     loop = {"edges": [{"from": "review", "to": "diagnosis", "weight": 0.5, "kinds": ["subtask.explain"]},
                       {"from": "diagnosis", "to": "review", "weight": 0.5, "kinds": ["subtask.verify"]}]}
     assert "cycle diagnosis -> review -> diagnosis has no round bound" in settings_problems(loop)
-    bounded = CooperationGraph.from_settings({**loop, "maxRounds": 2})
+    bounded = graph_from_settings({**loop, "maxRounds": 2})
     assert bounded.max_rounds("diagnosis", "review") == 2
     assert RoundBound(frozenset({"diagnosis", "review"}), 2) in bounded.round_bounds
     assert "weight 2 is outside (0, 1]" in settings_problems(

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from metagpt_lsp.agents.team.cooperation import CooperationGraph
+from metagpt_lsp.agents.team.graph_settings import graph_from_settings
 from metagpt_lsp.server.cli import main
 from metagpt_lsp.server.settings import TeamSettings, parse_settings, to_json
 
@@ -20,7 +20,7 @@ def test_a_valid_graph_override_is_kept_and_builds_the_graph_the_team_uses():
     settings, problems = parse_settings({"metagptLsp": {"team": {"graph": OVERRIDE, "fixCandidates": 3}}})
     assert problems == []
     assert settings.team == TeamSettings(graph=OVERRIDE, fix_candidates=3, run_doctests=False)
-    graph = CooperationGraph.from_settings(settings.team.graph)
+    graph = graph_from_settings(settings.team.graph)
     assert graph.weight("review", "generation") == 0.5 and graph.max_rounds("generation", "review") == 5
     assert to_json(settings)["team"] == {"graph": OVERRIDE, "fixCandidates": 3, "runDoctests": False}
 

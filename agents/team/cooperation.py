@@ -138,13 +138,6 @@ class CooperationGraph:
     def default(cls) -> CooperationGraph:
         return cls()
 
-    @classmethod
-    def from_settings(cls, settings: Mapping[str, object] | None) -> CooperationGraph:
-        """Kept until ``server/`` calls ``graph_settings.graph_from_settings``; then removed, with this import cycle."""
-        from .graph_settings import graph_from_settings
-
-        return graph_from_settings(settings)
-
     # -- validation ------------------------------------------------------------------------------------------
 
     def _problems(self) -> list[str]:

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-from metagpt_lsp.agents.team import CooperationGraph, GraphError
+from metagpt_lsp.agents.team import CooperationGraph, GraphError, graph_from_settings
 
 from ..settings import SECTION, parse_settings
 
@@ -62,7 +62,7 @@ def graph_for(settings_path: str | None, err: TextIO) -> tuple[CooperationGraph,
     override = _team_graph(raw)
     if override is None:
         return CooperationGraph.default(), f"the default graph: {settings_path} sets no team.graph"
-    return CooperationGraph.from_settings(override), f"the default graph with the team.graph override of {settings_path}"
+    return graph_from_settings(override), f"the default graph with the team.graph override of {settings_path}"
 
 
 def _nested(raw: Any) -> Any:
