@@ -25,7 +25,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stdio_client import StdioClient
 
 REPO = Path(__file__).resolve().parents[1]

@@ -36,8 +36,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from lsprotocol import types
 from quixbugs_scoring import Program, parses, programs, run_tests
 

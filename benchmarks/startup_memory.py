@@ -24,8 +24,6 @@ import sys
 from pathlib import Path
 
 import psutil
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stdio_client import StdioClient
 
 REPO = Path(__file__).resolve().parents[1]

@@ -26,14 +26,8 @@ import gc
 import logging
 import resource
 import statistics
-import sys
 import time
 import tracemalloc
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from scripted_llm import Rule, ScriptedLlm
 
 from metagpt_lsp.agents.llm.client import LlmClient
 from metagpt_lsp.agents.llm.settings import LlmEndpoint, LlmSettings
@@ -42,6 +36,7 @@ from metagpt_lsp.agents.team.coordinator import Team
 from metagpt_lsp.agents.team.diagnosis_agent import DiagnosisAgent
 from metagpt_lsp.agents.team.generation_agent import GenerationAgent
 from metagpt_lsp.agents.team.payloads import FixRequest
+from metagpt_lsp.testing.scripted_llm import Rule, ScriptedLlm
 
 TARGET_MS = 20.0
 BUGGY = '''import math

@@ -39,13 +39,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stdio_client import StdioClient
+
+from metagpt_lsp.testing.openai_wire import usage_for
+from metagpt_lsp.testing.scripted_llm import ScriptedLlm
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
-
-from openai_wire import usage_for  # noqa: E402  (the tests folder is not a package)
-from scripted_llm import ScriptedLlm  # noqa: E402
-from stdio_client import StdioClient  # noqa: E402
-
 CACHE = HERE / ".cache"
 PYDECIMAL = HERE.parents[1] / "shared" / "data" / "perf" / "cpython-3.11.7" / "_pydecimal.py"
 NO_FINDINGS = '{"findings": []}'

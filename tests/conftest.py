@@ -1,12 +1,30 @@
-"""Shared fixtures: real servers on 127.0.0.1 that tests talk to over real HTTP."""
+"""Shared fixtures: real servers on 127.0.0.1 that tests talk to over real HTTP; and each test's layer as a marker.
+
+The layers are folders: ``unit/`` (the library, no server), ``lsp/`` (the real server over a real transport, the
+scripted LLM behind it), ``editors/`` (Neovim, VS Code, Emacs), ``embedded/`` (the real local model). Each test gets
+its folder's marker, so ``pytest -m "not editors and not embedded"`` is the inner loop.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from metagpt_lsp.agents.llm.client import LlmClient
 from metagpt_lsp.agents.llm.settings import LlmEndpoint, LlmSettings
-from scripted_llm import ScriptedLlm
+from metagpt_lsp.testing.scripted_llm import ScriptedLlm
+
+
+_LAYERS = ("unit", "lsp", "editors", "embedded")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        parts = Path(item.path).relative_to(here).parts
+        if parts and parts[0] in _LAYERS:
+            item.add_marker(parts[0])
 
 
 @pytest.fixture
@@ -41,8 +59,8 @@ async def llm_client(make_llm_client):
 @pytest.fixture
 def project(tmp_path):
     """A git repository in a temp dir with the sample module committed (tests may override it)."""
-    from sample_module import STATS
-    from scripted_editor import GitProject
+    from metagpt_lsp.testing.sample_module import STATS
+    from metagpt_lsp.testing.scripted_editor import GitProject
 
     project = GitProject.create(tmp_path / "repo")
     project.commit({"stats.py": STATS})
