@@ -1,5 +1,6 @@
 """Edits: a model's code fitted to its target and checked before any editor sees it (parses, stays in its target,
-keeps what the user's code defines), findings anchored by the text they quote, and a function's own examples run.
+keeps what the user's code defines), findings anchored by the text they quote, a function's own examples run, and
+the sandbox that runs untrusted code (a script, or one function called with literal inputs).
 """
 
 from __future__ import annotations
@@ -16,16 +17,22 @@ from .patches import (
     verify_patch,
     without_repeated_context,
 )
+from .sandbox import CallOutcome, SandboxRun, call_function, call_functions, run_python
 
 __all__ = [
     "ByteEdit",
+    "CallOutcome",
     "Patch",
     "PatchVerdict",
+    "SandboxRun",
     "broken_invariant",
+    "call_function",
+    "call_functions",
     "fit_replacement",
     "locate_snippet",
     "minimal_edits",
     "run_examples",
+    "run_python",
     "verify_patch",
     "without_repeated_context",
 ]

@@ -1,10 +1,11 @@
 """Checking a fix by the function's own examples: ``>>>`` examples that call it, run on the patched module.
 
-Opt-in (``team.runDoctests``), because it executes the user's code: the patched module is loaded and the examples
-are run in a separate Python process (``-I``: no user site, no ``PYTHONPATH``) in an empty temporary folder, with
-the module's own folder on ``sys.path`` for its sibling imports, under ``__name__ = "__doctest_target__"`` (its
-``if __name__ == "__main__":`` block does not run), with a memory cap and a timeout after which the whole process
-group is killed — an endless loop is a verdict too ("did not finish"), and a common one for a wrong fix.
+It executes the user's code, so only where the user allows it (``team.runCode``): the patched module is loaded and
+the examples are run in the sandbox (:mod:`.sandbox`: a separate ``python -I`` process, scrubbed environment, empty
+temporary folder, memory and CPU limits, no stdin), with the module's own folder on ``sys.path`` for its sibling
+imports, under ``__name__ = "__doctest_target__"`` (its ``if __name__ == "__main__":`` block does not run), and a
+timeout after which the whole process group is killed — an endless loop is a verdict too ("did not finish"), and a
+common one for a wrong fix.
 
 Examples are taken from every string of the module that has some (the function's docstring, the module's, or a
 module-level string next to the function, as in QuixBugs) but only those that call the function. The verdict:
@@ -16,25 +17,23 @@ package, say): then the examples neither accept nor reject a fix.
 from __future__ import annotations
 
 import ast
-import asyncio
 import builtins
 import doctest
 import json
-import os
-import signal
-import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .sandbox import run_python
+
 DEFAULT_TIMEOUT_S = 10.0
-MEMORY_CAP_BYTES = 2 * 1024 ** 3
+MEMORY_CAP_MB = 2048
 MAX_EXAMPLES = 20
 
 _RUNNER = r'''
 import doctest, json, sys, types
-request = json.loads(sys.stdin.read())
-sys.path.insert(0, request["folder"])
+request = json.loads(open("request.json", encoding="utf-8").read())
+if request["folder"]:
+    sys.path.insert(0, request["folder"])
 module = types.ModuleType("__doctest_target__")
 module.__file__ = request["filename"]
 sys.modules["__doctest_target__"] = module
@@ -138,46 +137,20 @@ def _runnable(example_source: str, known: set[str]) -> bool:
                and isinstance(node.ctx, ast.Load))
 
 
-def _limit_memory() -> None:
-    try:
-        import resource
-
-        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP_BYTES, MEMORY_CAP_BYTES))
-    except (ImportError, ValueError, OSError):
-        pass
-
-
 async def run_examples(source: str, function_name: str, module_path: str | None = None,
                        timeout_s: float = DEFAULT_TIMEOUT_S) -> ExampleRun:
     """Run the examples of ``function_name`` against the module text ``source``; see the module docstring."""
     examples = examples_for(source, function_name)
     if not examples:
         return ExampleRun("inconclusive", 0, f"{function_name} has no examples to run")
-    folder = str(Path(module_path).parent) if module_path else tempfile.gettempdir()
+    folder = str(Path(module_path).parent) if module_path else ""
     request = json.dumps({"source": source, "filename": module_path or f"{function_name}.py", "folder": folder,
                           "examples": [{"source": e.source, "want": e.want} for e in examples]})
-    with tempfile.TemporaryDirectory(prefix="metagpt-lsp-examples-") as scratch:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-I", "-c", _RUNNER, cwd=scratch, stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, start_new_session=True,
-            preexec_fn=_limit_memory if os.name == "posix" else None)
-        try:
-            _, errors = await asyncio.wait_for(process.communicate(request.encode()), timeout_s)
-        except (TimeoutError, asyncio.CancelledError) as ended:
-            _kill_group(process.pid)
-            await process.wait()
-            if isinstance(ended, asyncio.CancelledError):
-                raise
-            return ExampleRun("failed", len(examples),
-                              f"its examples did not finish within {timeout_s:g} s (an endless loop?)")
-    return _verdict(errors.decode("utf-8", "replace"), len(examples), process.returncode)
-
-
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+    run = await run_python(_RUNNER, timeout_s=timeout_s, memory_mb=MEMORY_CAP_MB, files={"request.json": request})
+    if run.timed_out:
+        return ExampleRun("failed", len(examples),
+                          f"its examples did not finish within {timeout_s:g} s (an endless loop?)")
+    return _verdict(run.stderr, len(examples), run.returncode)
 
 
 def _verdict(stderr: str, count: int, status: int | None) -> ExampleRun:
