@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 SECTION = "metagptLsp"
 LOG_LEVELS = ("error", "warning", "info", "debug")
+FIM_TEMPLATES = ("auto", "qwen", "starcoder2", "deepseek", "codellama", "codestral")
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,30 @@ class InlineSettings:
     enabled: bool = True
     debounce_ms: int = 300
     deadline_s: float = 20.0
+    prefix_lines: int = 256
+    """Lines before the cursor the model sees (llama.vim's default)."""
+    suffix_lines: int = 64
+    """Lines after the cursor the model sees."""
+    max_prompt_tokens: int = 1536
+    """A budget for the whole fill-in-the-middle prompt (window and signatures); the window shrinks to fit."""
+    max_tokens: int = 128
+    """The most tokens one offer may take (a single-line offer takes at most 48)."""
+    fim_template: str = "auto"
+    """The fill-in-the-middle template: auto (from the model's name), qwen, starcoder2, deepseek, codellama or
+    codestral."""
+
+
+@dataclass(frozen=True)
+class TeamReviewSettings:
+    """How a review finding's evidence becomes a severity: its confidence (review's and diagnosis's votes combined by
+    the cooperation graph's edge weights) must reach the severity's threshold; Warning and Error also need a claimed
+    input that really ran red (only where code may run)."""
+
+    error_confidence: float = 0.8
+    warning_confidence: float = 0.8
+    information_confidence: float = 0.8
+    unconfirmed: str = "drop"
+    """What becomes of a finding below every threshold: "drop" it, or show it as a "hint"."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +89,7 @@ class TeamSettings:
     """How many candidate fixes generation proposes per round."""
     run_doctests: bool = False
     """Run the doctests of a patched function before accepting it (opt-in)."""
+    review: TeamReviewSettings = field(default_factory=TeamReviewSettings)
 
 
 @dataclass(frozen=True)
@@ -85,6 +111,10 @@ _CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "fix_candidates": (lambda value: 1 <= value <= 5, "between 1 and 5"),
     "debounce_ms": (lambda value: 0 <= value <= 10_000, "between 0 and 10000 milliseconds"),
     "deadline_s": (lambda value: value > 0, "a positive number of seconds"),
+    "prefix_lines": (lambda value: 0 <= value <= 10_000, "between 0 and 10000 lines"),
+    "suffix_lines": (lambda value: 0 <= value <= 10_000, "between 0 and 10000 lines"),
+    "max_prompt_tokens": (lambda value: 64 <= value <= 131_072, "between 64 and 131072 tokens"),
+    "fim_template": (lambda value: value in FIM_TEMPLATES, f"one of {', '.join(FIM_TEMPLATES)}"),
     "max_tokens": (lambda value: 1 <= value <= 32768, "between 1 and 32768"),
     "max_retries": (lambda value: 0 <= value <= 10, "between 0 and 10"),
     "max_concurrent_requests": (lambda value: 1 <= value <= 64, "between 1 and 64"),
@@ -93,6 +123,10 @@ _CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "request_timeout_s": (lambda value: value > 0, "a positive number of seconds"),
     "connect_timeout_s": (lambda value: value > 0, "a positive number of seconds"),
     "task_deadline_s": (lambda value: value > 0, "a positive number of seconds"),
+    "error_confidence": (lambda value: 0 <= value <= 1, "between 0 and 1"),
+    "warning_confidence": (lambda value: 0 <= value <= 1, "between 0 and 1"),
+    "information_confidence": (lambda value: 0 <= value <= 1, "between 0 and 1"),
+    "unconfirmed": (lambda value: value in ("drop", "hint"), "\"drop\" or \"hint\""),
     "base_url": (lambda value: value is None or re.match(r"^https?://", value) is not None,
                  "an http:// or https:// URL"),
 }

@@ -41,6 +41,7 @@ from .errors import (
     server_text_of,
     status_of,
 )
+from .priority_slots import PrioritySlots
 from .reply_cache import ReplyCache, request_key
 from .settings import LlmEndpoint, LlmSettings, resolve_endpoint
 from .structured_output import (
@@ -87,7 +88,8 @@ class LlmClient:
         self._base_url = self.endpoint.base_url
         self._client: Any = None
         self._client_lock = asyncio.Lock()
-        self._slots = asyncio.Semaphore(max(1, settings.max_concurrent_requests))
+        # the embedded server answers one request at a time: one slot here, so urgent requests can jump the queue
+        self._slots = PrioritySlots(1 if self.endpoint.embedded else settings.max_concurrent_requests)
         self._cache: ReplyCache[LlmReply] = ReplyCache(cache_entries)
         self._ledger = UsageLedger()
         self._backoff = (backoff_base_s, backoff_max_s)
@@ -156,6 +158,38 @@ class LlmClient:
         reply = LlmReply(text, finish, self._usage(usage, params, text))
         self._ledger.charge(task_id, reply.usage)
         self._cache.put(key, reply)
+
+    async def stream_completion(self, prompt: str, *, max_tokens: int, stop: list[str] | None = None,
+                                temperature: float = 0.0, task_id: str | None = None) -> AsyncIterator[str]:
+        """Text deltas of a raw-prompt completion (``/v1/completions``, streamed, no cache, no retry): the way
+        fill-in-the-middle prompts are sent, special tokens as written. It goes ahead of queued chat requests;
+        closing the iterator (or cancelling its task) aborts the HTTP stream, which llama.cpp's server notices.
+        An endpoint without ``/completions`` raises an LlmError whose ``status`` is 404."""
+        body: dict[str, Any] = {"max_tokens": max_tokens, "temperature": temperature}
+        if stop:
+            body["stop"] = list(stop)[:4] if self._is_openai() else list(stop)  # OpenAI takes at most 4
+        parts: list[str] = []
+        async with self._slots.urgent():
+            client = await self._openai_client()
+            import openai  # already imported by _openai_client
+            try:
+                stream = await client.completions.create(model=self.endpoint.model, prompt=_sendable_text(prompt),
+                                                         stream=True, extra_body=body)
+            except (openai.APIError, ValueError) as exc:
+                raise self._error(exc, attempts=1) from None
+            try:
+                async for chunk in stream:
+                    for choice in chunk.choices or []:
+                        if choice.text:
+                            parts.append(choice.text)
+                            yield choice.text
+            except (openai.APIError, ValueError) as exc:
+                raise self._error(exc, attempts=1) from None
+            finally:
+                await stream.close()
+                text = "".join(parts)
+                self._ledger.charge(task_id, TokenUsage(estimate_tokens(prompt), estimate_tokens(text), requests=1,
+                                                        estimated=True))
 
     async def complete_json(self, messages: Messages, schema: dict, *, task_id: str | None = None,
                             max_tokens: int | None = None, name: str = "reply") -> Any:

@@ -104,3 +104,21 @@ def chunk_body(model: str, delta: dict | None, finish: str | None, usage: dict |
     if usage is not None:
         chunk["usage"] = usage
     return json.dumps(chunk)
+
+
+def text_chunk_body(model: str, text: str, finish: str | None) -> str:
+    """A streamed ``text_completion`` chunk (``/v1/completions``): raw text, no role or delta."""
+    return json.dumps({"id": "cmpl-scripted", "object": "text_completion", "created": int(time.time()), "model": model,
+                       "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": finish}]})
+
+
+def text_completion_body(model: str, text: str, finish: str | None, usage: dict) -> dict:
+    return {"id": "cmpl-scripted", "object": "text_completion", "created": int(time.time()), "model": model,
+            "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": finish}], "usage": usage}
+
+
+def cut_at_stop(text: str, stop: Any) -> tuple[str, bool]:
+    """The text up to the first of the ``stop`` strings, as a real server stops; True when one was found."""
+    stops = [stop] if isinstance(stop, str) else [s for s in stop or [] if isinstance(s, str) and s]
+    found = [text.index(s) for s in stops if s in text]
+    return (text[:min(found)], True) if found else (text, False)

@@ -1,9 +1,10 @@
 """A scripted OpenAI-compatible server on 127.0.0.1 for tests and benchmarks: real HTTP, scripted replies, faults.
 
 It speaks just enough HTTP/1.1 (keep-alive, Content-Length bodies, chunked SSE streams) for the ``openai`` client and
-any other OpenAI-compatible client: ``GET /v1/models`` and ``POST /v1/chat/completions``, streaming or not, with
-``usage`` estimated as characters // 4. Each request is answered by the first matching :class:`Rule` — a regex on the
-last user message or on any message, or a predicate on the request JSON — with a reply text or a fault: latency,
+any other OpenAI-compatible client: ``GET /v1/models``, ``POST /v1/chat/completions`` and ``POST /v1/completions``
+(raw prompts, as fill-in-the-middle sends them; ``completions_endpoint=False`` answers it with HTTP 404 like a
+chat-only hosted API), streaming or not, with ``usage`` estimated as characters // 4 and ``stop`` strings honoured. Each request is answered by the first matching :class:`Rule` — a regex on the
+last user message, on any message or on a raw ``prompt``, or a predicate on the request JSON — with a reply text or a fault: latency,
 HTTP 429 with Retry-After, HTTP 500, a malformed JSON body, a stream cut off mid-way (``truncate``: the connection
 drops inside the body; ``unfinished``: the body ends cleanly, without a finish_reason or ``[DONE]``), or a hang that
 lasts until the client disconnects. ``latency_s`` delays every completion (benchmarks: a fixed cost per call).
@@ -25,8 +26,24 @@ import signal
 from dataclasses import dataclass, field
 from typing import Callable
 
-from metagpt_lsp.testing.openai_wire import (capped, chunk_body, completion_body, end_event_stream, error_body, head, message_text,
-                         read_request, send_event, send_json, send_raw, start_event_stream, usage_for)
+from metagpt_lsp.testing.openai_wire import (
+    capped,
+    chunk_body,
+    completion_body,
+    cut_at_stop,
+    end_event_stream,
+    error_body,
+    head,
+    message_text,
+    read_request,
+    send_event,
+    send_json,
+    send_raw,
+    start_event_stream,
+    text_chunk_body,
+    text_completion_body,
+    usage_for,
+)
 
 FAULTS = ("429", "500", "malformed", "truncate", "unfinished", "hang")
 
@@ -38,6 +55,7 @@ class Rule:
     reply: str | Callable[[dict], str] = ""
     last_user: str | None = None  # regex searched in the last user message
     any_message: str | None = None  # regex searched in every message's content
+    prompt: str | None = None  # regex searched in a raw prompt (``/v1/completions``); such a rule answers only there
     when: Callable[[dict], bool] | None = None
     fault: str | None = None  # one of FAULTS
     latency_s: float = 0.0  # waited before answering (or before the fault)
@@ -61,11 +79,15 @@ class Rule:
                 return False
         if self.any_message is not None and not any(re.search(self.any_message, message_text(m)) for m in messages):
             return False
+        if self.prompt is not None and not (isinstance(body.get("prompt"), str) and re.search(self.prompt,
+                                                                                                body["prompt"])):
+            return False
         return self.when is None or bool(self.when(body))
 
     @classmethod
     def from_json(cls, data: dict) -> Rule:
-        known = {"reply", "last_user", "any_message", "fault", "latency_s", "chunk_latency_s", "retry_after_s", "times"}
+        known = {"reply", "last_user", "any_message", "prompt", "fault", "latency_s", "chunk_latency_s",
+                 "retry_after_s", "times"}
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown rule keys {sorted(unknown)}; expected some of {sorted(known)}")
@@ -89,6 +111,12 @@ class RecordedRequest:
         return users[-1] if users else ""
 
     @property
+    def prompt(self) -> str:
+        """The raw prompt of a ``/v1/completions`` request ("" for chat)."""
+        prompt = (self.body or {}).get("prompt")
+        return prompt if isinstance(prompt, str) else ""
+
+    @property
     def response_format_type(self) -> str | None:
         return ((self.body or {}).get("response_format") or {}).get("type")
 
@@ -98,8 +126,10 @@ class ScriptedLlm:
 
     def __init__(self, rules: list[Rule] | tuple[Rule, ...] = (), *, default_reply: str = "OK",
                  llama_cpp: bool = False, reject_params: tuple[str, ...] = (), model: str = "scripted-model",
-                 port: int = 0, chunk_chars: int = 8, latency_s: float = 0.0) -> None:
+                 port: int = 0, chunk_chars: int = 8, latency_s: float = 0.0,
+                 completions_endpoint: bool = True) -> None:
         self.rules = list(rules)
+        self.completions_endpoint = completions_endpoint
         self.latency_s = latency_s
         self.default_reply = default_reply
         self.llama_cpp = llama_cpp
@@ -124,6 +154,11 @@ class ScriptedLlm:
     @property
     def completions(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.endswith("/chat/completions")]
+
+    @property
+    def text_completions(self) -> list[RecordedRequest]:
+        """The raw-prompt requests (``/v1/completions``), answered or not."""
+        return [r for r in self.requests if r.path.rstrip("/").endswith("/v1/completions")]
 
     def script(self, *rules: Rule) -> None:
         """Replace the rules (the record of past requests is kept)."""
@@ -183,7 +218,8 @@ class ScriptedLlm:
         if req.method == "GET" and req.path.rstrip("/").endswith("/models"):
             data = [{"id": self.model, "object": "model", "created": 0, "owned_by": "scripted"}]
             return await send_json(writer, 200, {"object": "list", "data": data})
-        if req.method != "POST" or not req.path.rstrip("/").endswith("/chat/completions"):
+        raw_prompt = req.path.rstrip("/").endswith("/v1/completions") and self.completions_endpoint
+        if req.method != "POST" or not (req.path.rstrip("/").endswith("/chat/completions") or raw_prompt):
             return await send_json(writer, 404, error_body(f"no route for {req.method} {req.path}", "not_found"))
         body = req.body
         if body is None:
@@ -194,7 +230,8 @@ class ScriptedLlm:
             if name in body:
                 message = f"Unrecognized request argument supplied: {name}"
                 return await send_json(writer, 400, error_body(message, "invalid_request_error", param=name))
-        rule = next((r for r in self.rules if r.matches(body)), None) or Rule(reply=self.default_reply)
+        rules = [r for r in self.rules if raw_prompt or r.prompt is None]
+        rule = next((r for r in rules if r.matches(body)), None) or Rule(reply=self.default_reply)
         rule.used += 1
         if self.latency_s + rule.latency_s:
             await asyncio.sleep(self.latency_s + rule.latency_s)
@@ -214,9 +251,13 @@ class ScriptedLlm:
         return await self._reply(rule, body, writer)
 
     async def _reply(self, rule: Rule, body: dict, writer: asyncio.StreamWriter) -> bool:
-        text, finish = capped(rule.reply(body) if callable(rule.reply) else rule.reply, body.get("max_tokens"))
+        text, stopped = cut_at_stop(rule.reply(body) if callable(rule.reply) else rule.reply, body.get("stop"))
+        text, finish = capped(text, body.get("max_tokens"))
+        finish = "stop" if stopped and finish != "length" else finish
         finish = None if rule.fault == "unfinished" else finish
         usage = usage_for(body, text)
+        if isinstance(body.get("prompt"), str):
+            return await self._text_completion(rule, body, text, finish, writer)
         if body.get("stream"):
             return await self._stream(rule, body, text, finish, usage, writer)
         if rule.fault == "malformed":
@@ -228,6 +269,30 @@ class ScriptedLlm:
             await writer.drain()
             return False
         return await send_json(writer, 200, completion_body(self.model, text, finish, usage))
+
+    async def _text_completion(self, rule: Rule, body: dict, text: str, finish: str | None,
+                               writer: asyncio.StreamWriter) -> bool:
+        """A ``/v1/completions`` answer: raw text, whole or as a stream of ``text_completion`` chunks."""
+        prompt_tokens = len(body["prompt"]) // 4
+        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(text) // 4,
+                 "total_tokens": prompt_tokens + len(text) // 4}
+        if not body.get("stream"):
+            return await send_json(writer, 200, text_completion_body(self.model, text, finish, usage))
+        start_event_stream(writer)
+        pieces = [text[i: i + self.chunk_chars] for i in range(0, len(text), self.chunk_chars)]
+        if rule.fault in ("truncate", "unfinished"):
+            pieces = pieces[: max(1, len(pieces) // 2)]
+        events = [text_chunk_body(self.model, piece, None) for piece in pieces]
+        if rule.fault is None:
+            events += [text_chunk_body(self.model, "", finish), "[DONE]"]
+        for event in events:
+            await send_event(writer, event)
+            if rule.chunk_latency_s:
+                await asyncio.sleep(rule.chunk_latency_s)
+        if rule.fault == "truncate":
+            return False
+        await end_event_stream(writer)
+        return True
 
     async def _stream(self, rule: Rule, body: dict, text: str, finish: str | None, usage: dict,
                       writer: asyncio.StreamWriter) -> bool:
@@ -270,7 +335,8 @@ def load_script(path: str) -> dict:
     "latency_s": ..., "llama_cpp": ..., "reject_params": [...]}`` (rule keys as in :class:`Rule`)."""
     with open(path, encoding="utf-8") as handle:
         data = json.load(handle)
-    options = {k: data[k] for k in ("default_reply", "llama_cpp", "model", "chunk_chars", "latency_s") if k in data}
+    options = {k: data[k] for k in ("default_reply", "llama_cpp", "model", "chunk_chars", "latency_s",
+                                    "completions_endpoint") if k in data}
     options["reject_params"] = tuple(data.get("reject_params", ()))
     options["rules"] = [Rule.from_json(rule) for rule in data.get("rules", [])]
     return options
