@@ -89,9 +89,10 @@ def kind_of(data: Any) -> str:
     return "request"
 
 
-def lifecycle_problem(data: dict[str, Any], kind: str, *, initialized: bool,
-                      shutting_down: bool) -> UnusableMessage | None:
-    """What the LSP lifecycle says of ``data``: before ``initialize`` and after ``shutdown`` only ``exit`` counts."""
+def rule_broken(data: dict[str, Any], kind: str, *, initialized: bool, shutting_down: bool,
+                provided: bool) -> UnusableMessage | None:
+    """The rule a request or notification breaks, if any: before ``initialize`` and after ``shutdown`` only ``exit``
+    counts; a method is sent as what it is (request or notification); a provided method's params are structured."""
     method = data["method"]
     if method == types.EXIT and kind == "notification":
         return None
@@ -103,7 +104,8 @@ def lifecycle_problem(data: dict[str, Any], kind: str, *, initialized: bool,
         return malformed_input.notification_with_id(data)
     if kind == "notification" and is_request_method(method):
         return malformed_input.request_without_id(data)
-    if kind == "request" and data.get("params") is not None and not isinstance(data["params"], (dict, list)):
+    if (kind == "request" and provided and data.get("params") is not None
+            and not isinstance(data["params"], (dict, list))):
         return malformed_input.params_not_structured(data)
     return None
 
@@ -128,8 +130,9 @@ class StrictJsonRpcProtocol(LanguageServerProtocol):
         try:
             kind = kind_of(message)
             if kind != "answer":
-                problem = lifecycle_problem(message, kind, initialized=self.initialize_seen,
-                                            shutting_down=self.shutdown_seen)
+                method = message["method"]
+                problem = rule_broken(message, kind, initialized=self.initialize_seen, shutting_down=self.shutdown_seen,
+                                      provided=method in self.fm.builtin_features or method in self.fm.features)
                 if problem is not None:
                     raise problem
             structured = self._structure(message, kind)
@@ -250,4 +253,4 @@ def keep_stacks_at_debug() -> None:
             logger.addFilter(_STACK_FILTER)
 
 
-__all__ = ["CLIENT_ANSWER_TIMEOUT_S", "NoAnswerFromEditor", "StrictJsonRpcProtocol", "kind_of", "lifecycle_problem"]
+__all__ = ["CLIENT_ANSWER_TIMEOUT_S", "NoAnswerFromEditor", "StrictJsonRpcProtocol", "kind_of", "rule_broken"]

@@ -18,7 +18,6 @@ from lsprotocol import types
 
 from metagpt_lsp.testing.lsp_support import WAIT_S, EditorClient, EditorDocument, editor_session, summary
 from metagpt_lsp.testing.raw_jsonrpc import RawServer, frame
-from metagpt_lsp.testing.scripted_editor import ASKS_CAUSE, ASKS_FIX
 from metagpt_lsp.testing.scripted_llm import Rule, ScriptedLlm
 
 PROFILE = "visual-studio-code"
@@ -416,9 +415,8 @@ async def test_a_request_the_editor_never_answers_times_out_and_blocks_nothing()
 async def test_shutdown_answers_and_exits_cleanly_whatever_is_in_flight():
     """The editor answers neither the fix's workspace/applyEdit nor workspace/configuration: shutdown still answers
     null, once, and the server exits with 0 (it used to answer -32603 "dictionary changed size during iteration")."""
-    explain = json.dumps({"cause": "The parameter list is not closed.", "line": "def f(:"})
     fix = "```python\ndef f():\n    pass\n```\n"
-    async with ScriptedLlm([Rule(explain, last_user=ASKS_CAUSE), Rule(fix, last_user=ASKS_FIX)]) as llm:
+    async with ScriptedLlm([Rule(fix)]) as llm:  # every call answered with the fixed function
         server = await RawServer.start(env={"OPENAI_BASE_URL": llm.base_url, "OPENAI_API_KEY": "sk-scripted"})
         try:
             await server.initialize({"workspace": {"configuration": True, "applyEdit": True}})
