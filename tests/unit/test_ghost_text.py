@@ -173,12 +173,11 @@ async def test_an_urgent_request_goes_ahead_of_queued_background_work():
             order.append("ghost")
 
     running = asyncio.ensure_future(background("review 1"))
-    await asyncio.sleep(0)
+    await until(lambda: order == ["review 1"])
     queued = asyncio.ensure_future(background("review 2"))
-    await asyncio.sleep(0)
+    await until(lambda: slots.waiting == 1)
     ghost = asyncio.ensure_future(urgent())
-    await asyncio.sleep(0)
-    assert slots.waiting == 2
+    await until(lambda: slots.waiting == 2)
     release.set()
     await asyncio.gather(running, queued, ghost)
     assert order == ["review 1", "ghost", "review 2"]
@@ -186,3 +185,35 @@ async def test_an_urgent_request_goes_ahead_of_queued_background_work():
 
 def test_options_default_to_llama_vim_window():
     assert GhostTextOptions().window == WindowOptions(256, 64, 1536)
+
+
+async def until(condition) -> None:
+    """Yield to the event loop until ``condition()`` holds (no clock involved)."""
+    while not condition():
+        await asyncio.sleep(0)
+
+
+async def test_on_the_embedded_model_ghost_text_goes_ahead_of_a_queued_review(scripted_llm: ScriptedLlm):
+    from metagpt_lsp.agents.llm import LlmEndpoint
+
+    gate = asyncio.Event()
+    scripted_llm.script(Rule("one", last_user="review 1", gate=gate), Rule("two", last_user="review 2"),
+                        Rule("x = 1", prompt="fim_middle"))
+    endpoint = LlmEndpoint(scripted_llm.base_url, "qwen2.5-coder-1.5b-instruct-q4_k_m", None, embedded=True)
+    llm = LlmClient(LlmSettings(max_retries=0), endpoint)
+    running = asyncio.ensure_future(llm.complete([{"role": "user", "content": "review 1"}]))
+    await asyncio.wait_for(scripted_llm.wait_for_requests(1), 10)
+    queued = asyncio.ensure_future(llm.complete([{"role": "user", "content": "review 2"}]))
+    await asyncio.wait_for(until(lambda: llm._slots.waiting == 1), 10)
+
+    async def ghost() -> str:
+        return "".join([d async for d in llm.stream_completion("<|fim_prefix|>x<|fim_middle|>", max_tokens=8)])
+
+    offer = asyncio.ensure_future(ghost())
+    await asyncio.wait_for(until(lambda: llm._slots.waiting == 2), 10)
+    gate.set()
+    assert await asyncio.wait_for(offer, 10) == "x = 1"
+    await asyncio.wait_for(asyncio.gather(running, queued), 10)
+    arrived = [r.prompt or r.last_user_message for r in scripted_llm.requests]
+    assert arrived == ["review 1", "<|fim_prefix|>x<|fim_middle|>", "review 2"]
+    await llm.aclose()
