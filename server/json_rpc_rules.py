@@ -31,12 +31,12 @@ import logging
 import os
 import threading
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, Callable
+from typing import Any
 
 import attrs
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException
 from pygls.protocol import LanguageServerProtocol, lsp_method
 from pygls.protocol.json_rpc import JsonRPCNotification, JsonRPCRequestMessage, JsonRPCResponseMessage
 
@@ -161,7 +161,7 @@ class StrictJsonRpcProtocol(LanguageServerProtocol):
                 data = {**data, "params": data.get("params")}
         try:
             return self._converter.structure(data, target)
-        except Exception as error:  # noqa: BLE001 - whatever the converter says, the sender is told why
+        except Exception as error:  # whatever the converter raised, the sender is told why
             unusable = malformed_input.bad_params(data, error)
             if kind == "answer":
                 self._fail_request(data["id"], NoAnswerFromEditor(str(unusable)))

@@ -15,8 +15,13 @@ import re
 from typing import Any
 
 import cattrs
-from pygls.exceptions import (JsonRpcInvalidParams, JsonRpcInvalidRequest, JsonRpcMethodNotFound, JsonRpcParseError,
-                              JsonRpcServerNotInitialized)
+from pygls.exceptions import (
+    JsonRpcInvalidParams,
+    JsonRpcInvalidRequest,
+    JsonRpcMethodNotFound,
+    JsonRpcParseError,
+    JsonRpcServerNotInitialized,
+)
 
 _MAX_DETAILS = 3
 _MAX_SHOWN = 120

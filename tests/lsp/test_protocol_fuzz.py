@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -28,9 +29,9 @@ from lsprotocol import types
 
 from metagpt_lsp.testing.raw_jsonrpc import RawServer, frame
 
-FUZZ_SETTINGS = dict(deadline=None, derandomize=True, database=None,
-                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                            HealthCheck.function_scoped_fixture])
+FUZZ_SETTINGS: dict[str, Any] = {
+    "deadline": None, "derandomize": True, "database": None,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture]}
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, NOT_INITIALIZED = -32700, -32600, -32601, -32602, -32002
 ABSENT = object()
 """A member left out of the message."""
@@ -132,7 +133,7 @@ def check_answers(answers: list[dict[str, Any]], expected: list[Expected], sent:
     """``answers`` are exactly one per expected answer, in order, each well-formed and without a stack."""
     wanted = [e for e in expected if e.msg_id is not ABSENT]
     assert len(answers) == len(wanted), f"{sent!r}\nexpected {wanted}\ngot {answers}"
-    for answer, expectation in zip(answers, wanted):
+    for answer, expectation in zip(answers, wanted, strict=True):
         assert answer["id"] == expectation.msg_id, f"{sent!r}: {answer}"
         assert ("result" in answer) != ("error" in answer), answer
         if "result" in answer:
@@ -259,7 +260,7 @@ def wire(draw: st.DrawFn) -> tuple[list[bytes], list[Expected]]:
     if drawn[-1].data and not drawn[-1].data.endswith((b"\r\n", b"}")):
         data += b"\r\n"  # a run-in at the very end would run into the barrier instead: fine, but say so plainly
     cuts = sorted(draw(st.lists(st.integers(0, len(data)), max_size=4)))
-    chunks = [data[start:end] for start, end in zip([0, *cuts], [*cuts, len(data)])]
+    chunks = [data[start:end] for start, end in zip([0, *cuts], [*cuts, len(data)], strict=True)]
     return chunks, [piece.expected for piece in drawn]
 
 

@@ -16,7 +16,7 @@ import logging
 
 from lsprotocol import types
 
-from metagpt_lsp.testing.lsp_support import WAIT_S, EditorClient, EditorDocument, editor_session, summary
+from metagpt_lsp.testing.lsp_support import EditorClient, EditorDocument, editor_session, summary
 from metagpt_lsp.testing.raw_jsonrpc import RawServer, frame
 from metagpt_lsp.testing.scripted_llm import Rule, ScriptedLlm
 

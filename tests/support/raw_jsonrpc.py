@@ -16,7 +16,8 @@ import asyncio
 import contextlib
 import itertools
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from lsprotocol import types
 
@@ -41,7 +42,7 @@ class RawServer:
         self._barrier_ids = itertools.count(1_000_000)
 
     @classmethod
-    async def start(cls, *extra_args: str, env: dict[str, str] | None = None) -> "RawServer":
+    async def start(cls, *extra_args: str, env: dict[str, str] | None = None) -> RawServer:
         """Start the server; ``env`` is added to the test environment."""
         process = await asyncio.create_subprocess_exec(
             *SERVER_COMMAND, *extra_args, env={**SERVER_ENV, **(env or {})}, stdin=asyncio.subprocess.PIPE,
