@@ -30,6 +30,8 @@ class MessageKind(StrEnum):
     SUBTASK_GENERATE = "subtask.generate"
     SUBTASK_VERIFY = "subtask.verify"
     SUBTASK_REVIEW_UNITS = "subtask.review_units"
+    SUBTASK_CHALLENGE = "subtask.challenge"
+    """Review asks diagnosis whether its proposed findings are real defects, and for an input that shows each."""
     REJECT = "reject"
     """A reviewer sends a patch back to its author with the reason; the next round sees it."""
     REPLY = "reply"

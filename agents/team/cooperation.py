@@ -1,18 +1,25 @@
 """The cooperation graph of the team: the seed's G=(V,E) with edge weights w(e_ij), declared here and nowhere else.
 
 Nodes are the agents. A directed edge i -> j says that i sends j the listed message kinds, and its weight
-w(e_ij) in (0, 1] says how much what i sends counts at j. The graph is used, not just drawn:
+w(e_ij) in (0, 1] says how much what i sends counts at j: cooperation(v_i, v_j) = w(e_ij). What runs today:
 
-- allocation: ``route(sender, kind)`` names the agents that receive a message (the broker delivers by it);
-- integration: ``merge_by_weight(outputs)`` decides between overlapping or conflicting outputs by the weights of
-  the edges they travelled along — a reviewer's rejection (review -> generation, 0.9) outweighs the generator's
-  proposal (generation -> review, 0.6), so the patch goes back for another round;
-- loops: every cycle of work messages (generation <-> review) has a round bound; ``round_limit`` gives it to the
-  broker, which refuses the message that would exceed it.
+- allocation: ``route(sender, kind)`` names the agents that receive a message; the broker delivers by it and by
+  nothing else. The coordinator sends every subtask (coordinator -> diagnosis / generation / review), and review
+  itself asks diagnosis to challenge its findings (review -> diagnosis, ``subtask.challenge``).
+- integration: ``merge_by_weight(outputs)`` combines the votes of the agents that handled one thing by the weights
+  of the edges they travelled. A review finding: review's proposal (review -> diagnosis) and diagnosis's answer to
+  the challenge (diagnosis -> review) give its confidence, and so its severity (:mod:`cross_examination`). A fix:
+  generation's proposal (generation -> review, 0.6) against review's verdict (review -> generation, 0.9), so a
+  rejection sends the patch back for another round. These two edges, and diagnosis -> generation, weigh votes
+  the coordinator relays: no message travels them directly.
+- loops: every cycle of work edges has a round bound. The broker refuses a message that would take an edge on a
+  cycle past its bound (``round_limit``): review -> diagnosis carries at most ``DEFAULT_CHALLENGE_ROUNDS``
+  challenges per task. The coordinator runs at most ``max_rounds("generation", "review")`` propose/verify rounds.
 
 Replies (``reply``/``error``) answer a request and start no work, so edges that carry only replies never make a
-cycle. ``graph_settings.graph_from_settings`` overrides the default from a plain settings dict;
-``render_text`` and ``render_mermaid`` show the graph.
+cycle; their weight is what the reply's vote counts at the receiver. ``graph_settings.graph_from_settings``
+overrides the default from a plain settings dict; ``render_text`` and ``render_mermaid`` show the graph and the
+flows that run over it (``FLOWS``).
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ from ..broker.messages import REPLY_KINDS, MessageKind
 _KNOWN_KINDS = frozenset(MessageKind)
 AGENTS = ("coordinator", "diagnosis", "generation", "review")
 DEFAULT_MAX_ROUNDS = 3
+DEFAULT_CHALLENGE_ROUNDS = 20
+"""How many challenges review may send diagnosis per task: one per reviewed unit with findings (review.maxUnits)."""
 
 
 class GraphError(ValueError):
@@ -104,11 +113,26 @@ DEFAULT_EDGES = (
     _w("diagnosis", "generation", 0.7, K.SUBTASK_PROPOSE_FIX),
     _w("generation", "review", 0.6, K.SUBTASK_VERIFY),
     _w("review", "generation", 0.9, K.REJECT),
+    _w("review", "diagnosis", 0.6, K.SUBTASK_CHALLENGE),
+    _w("diagnosis", "review", 0.7, K.REPLY, K.ERROR),
     _w("diagnosis", "coordinator", 0.7, K.REPLY, K.ERROR),
     _w("generation", "coordinator", 0.6, K.REPLY, K.ERROR),
     _w("review", "coordinator", 0.9, K.REPLY, K.ERROR),
 )
-DEFAULT_ROUND_BOUNDS = (RoundBound(frozenset({"generation", "review"}), DEFAULT_MAX_ROUNDS),)
+DEFAULT_ROUND_BOUNDS = (RoundBound(frozenset({"generation", "review"}), DEFAULT_MAX_ROUNDS),
+                        RoundBound(frozenset({"diagnosis", "generation", "review"}), DEFAULT_CHALLENGE_ROUNDS))
+
+FLOWS = (
+    ("review", "coordinator -> review: subtask.review_units, one per changed unit; review -> diagnosis: "
+               "subtask.challenge, one per unit with findings; the claimed input runs in the sandbox when code may "
+               "run; coordinator: confidence = merge of review's and diagnosis's votes by their edge weights, "
+               "severity by evidence and team.review.* thresholds"),
+    ("explain and fix", "coordinator -> diagnosis: subtask.explain; then per round, coordinator -> generation: "
+                        "subtask.propose_fix and coordinator -> review: subtask.verify; generation's proposal and "
+                        "review's verdict merged by weight; a rejection starts the next round"),
+    ("generate", "per round, coordinator -> generation: subtask.generate, coordinator -> review: subtask.verify"),
+)
+"""The message flows that run over the graph, per request (what ``metagpt-lsp team`` and ``metagpt.team`` show)."""
 
 
 class CooperationGraph:
@@ -261,6 +285,8 @@ class CooperationGraph:
         lines.append("round bounds:")
         for b in self.round_bounds:
             lines.append(f"  {_names(b.agents)}: at most {b.max_rounds} rounds per task")
+        lines.append("flows:")
+        lines.extend(f"  {request}: {flow}" for request, flow in FLOWS)
         return "\n".join(lines)
 
     def render_mermaid(self) -> str:

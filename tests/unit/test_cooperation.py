@@ -37,8 +37,9 @@ def test_an_agent_without_an_edge_is_rejected():
 
 
 def test_a_cycle_without_a_round_bound_is_rejected():
-    (problem,) = problems_of(round_bounds=())
-    assert problem == "cycle generation -> review -> generation has no round bound: set maxRounds to bound its retries"
+    assert problems_of(round_bounds=()) == (
+        "cycle diagnosis -> generation -> review -> diagnosis has no round bound: set maxRounds to bound its retries",
+        "cycle generation -> review -> generation has no round bound: set maxRounds to bound its retries")
 
 
 def test_reply_edges_do_not_count_as_cycles():
@@ -62,10 +63,11 @@ def test_a_weight_outside_zero_to_one_is_rejected(weight, message):
 
 def test_unknown_agents_and_kinds_are_rejected_with_the_known_ones_listed():
     problems = problems_of(edges=DEFAULT_EDGES + (Edge("review", "tester", 0.5, (K.REJECT,)),
-                                                  Edge("review", "diagnosis", 0.5, ("blame",))))
+                                                  Edge("generation", "diagnosis", 0.5, ("blame",))))
     assert problems[0] == ("edge review -> tester: unknown agent 'tester' "
                            "(agents: coordinator, diagnosis, generation, review)")
-    assert problems[1].startswith("edge review -> diagnosis: unknown message kind 'blame' (known: task.explain_fix,")
+    assert problems[1].startswith(
+        "edge generation -> diagnosis: unknown message kind 'blame' (known: task.explain_fix,")
 
 
 def test_routing_follows_the_edges_strongest_first():
@@ -117,8 +119,8 @@ def test_overlapping_findings_merge_into_one_with_combined_weight():
 
 
 def test_merging_an_output_along_a_missing_edge_is_an_error():
-    with pytest.raises(LookupError, match="no edge diagnosis -> review"):
-        CooperationGraph.default().merge_by_weight([Output("diagnosis", "k", "v", to="review")])
+    with pytest.raises(LookupError, match="no edge generation -> diagnosis"):
+        CooperationGraph.default().merge_by_weight([Output("generation", "k", "v", to="diagnosis")])
 
 
 def test_settings_override_weights_add_and_remove_edges():
@@ -141,28 +143,37 @@ def test_settings_override_weights_add_and_remove_edges():
 
 def test_bad_settings_are_explained_all_at_once():
     text = settings_problems({
-        "edges": [{"from": "review", "to": "tester", "weight": 0.5}, {"from": "review", "to": "diagnosis"},
+        "edges": [{"from": "review", "to": "tester", "weight": 0.5}, {"from": "generation", "to": "diagnosis"},
                   {"from": "review", "to": "generation", "kinds": ["rejct"]}, "review -> generation"],
         "maxRound": 3,
         "maxRounds": 0,
     })
     assert "unknown key 'maxRound' in cooperation settings (known: edges, maxRounds)" in text
     assert "edges[0] (review -> tester): unknown agent 'tester'" in text
-    assert "edges[1] (review -> diagnosis): a new edge needs both 'weight' and 'kinds'" in text
+    assert "edges[1] (generation -> diagnosis): a new edge needs both 'weight' and 'kinds'" in text
     assert "edges[2] (review -> generation): unknown message kind 'rejct'" in text
     assert "edges[3]: must be an object" in text
     assert "'maxRounds' must be a whole number >= 1, got 0" in text
 
 
 def test_a_new_loop_from_settings_needs_max_rounds():
-    loop = {"edges": [{"from": "review", "to": "diagnosis", "weight": 0.5, "kinds": ["subtask.explain"]},
-                      {"from": "diagnosis", "to": "review", "weight": 0.5, "kinds": ["subtask.verify"]}]}
-    assert "cycle diagnosis -> review -> diagnosis has no round bound" in settings_problems(loop)
+    loop = {"edges": [{"from": "diagnosis", "to": "coordinator", "kinds": ["subtask.explain"]}]}
+    assert "cycle coordinator -> diagnosis -> coordinator has no round bound" in settings_problems(loop)
     bounded = graph_from_settings({**loop, "maxRounds": 2})
-    assert bounded.max_rounds("diagnosis", "review") == 2
-    assert RoundBound(frozenset({"diagnosis", "review"}), 2) in bounded.round_bounds
+    assert bounded.max_rounds("coordinator", "diagnosis") == 2
+    assert RoundBound(frozenset({"coordinator", "diagnosis"}), 2) in bounded.round_bounds
     assert "weight 2 is outside (0, 1]" in settings_problems(
         {"edges": [{"from": "review", "to": "generation", "weight": 2}]})
+
+
+def test_review_asks_diagnosis_along_a_bounded_edge_and_the_text_shows_the_flow():
+    graph = CooperationGraph.default()
+    assert graph.route("review", K.SUBTASK_CHALLENGE) == ("diagnosis",)
+    assert graph.round_limit("review", "diagnosis") == 20
+    assert graph.round_limit("generation", "review") == 3, "the fix loop keeps its own bound"
+    text = graph.render_text()
+    assert "review -> diagnosis" in text and "subtask.challenge" in text
+    assert "flows:" in text and "review -> diagnosis: subtask.challenge" in text
 
 
 def test_text_rendering_lists_agents_edges_weights_and_bounds():
