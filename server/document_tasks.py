@@ -7,7 +7,8 @@ dropped, so the work is cancelled at once â€” the LLM calls behind it included â
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Coroutine
+from collections.abc import Coroutine
+from typing import Any
 
 
 class DocumentTasks:

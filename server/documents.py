@@ -8,14 +8,20 @@ caller to log. The editor owns the text, so a valid change is never refused: ref
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from lsprotocol import types
 
-from metagpt_lsp.agents.syntax import language_for
-from metagpt_lsp.agents.syntax import PositionEncoding, encode
-from metagpt_lsp.agents.syntax import DEFAULT_MAX_PARSE_BYTES, DocumentSnapshot, TextPosition, TextChange
+from metagpt_lsp.agents.syntax import (
+    DEFAULT_MAX_PARSE_BYTES,
+    DocumentSnapshot,
+    PositionEncoding,
+    TextChange,
+    TextPosition,
+    encode,
+    language_for,
+)
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from lsprotocol import types
-
 from typing import Any
+
+from lsprotocol import types
 
 from . import code_actions, configuration, info_commands, inline_completion, text_sync
 from .language_server import MetagptLanguageServer

@@ -22,9 +22,9 @@ from . import log_forwarding, malformed_input
 from .command_work import CommandWork
 from .diagnostics import DiagnosticBoard
 from .document_tasks import DocumentTasks
-from .progress_reporting import ProgressRegistry
 from .documents import DocumentStore
 from .json_rpc_rules import StrictJsonRpcProtocol
+from .progress_reporting import ProgressRegistry
 from .settings import Settings, SettingsProblem
 from .team_host import TeamHost
 from .version import __version__

@@ -56,7 +56,7 @@ class TaskProgress:
         window = self._server.client_capabilities.window
         return bool(window and window.work_done_progress)
 
-    async def __aenter__(self) -> "TaskProgress":
+    async def __aenter__(self) -> TaskProgress:
         if self._token is None and self._client_supports_progress():
             token = f"metagpt-lsp-{uuid.uuid4().hex[:12]}"
             try:

@@ -8,7 +8,8 @@ stays fast and openai/llama.cpp load only when an LLM is first needed.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from metagpt_lsp.agents.llm import LlmEndpoint, LlmSettings, for_endpoint, resolve_endpoint
 
@@ -50,10 +51,8 @@ class TeamHost:
         return self._team
 
     def _build(self) -> Any:
-        from metagpt_lsp.agents.team import graph_from_settings
-        from metagpt_lsp.agents.team import Team
         from metagpt_lsp.agents.llm import LlmClient
-        from metagpt_lsp.agents.team import ReviewCache
+        from metagpt_lsp.agents.team import ReviewCache, Team, graph_from_settings
 
         self.endpoint = resolve_endpoint(self._llm_settings or LlmSettings())
         settings = for_endpoint(self._llm_settings or LlmSettings(), self.endpoint)

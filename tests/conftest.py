@@ -15,7 +15,6 @@ from metagpt_lsp.agents.llm.client import LlmClient
 from metagpt_lsp.agents.llm.settings import LlmEndpoint, LlmSettings
 from metagpt_lsp.testing.scripted_llm import ScriptedLlm
 
-
 _LAYERS = ("unit", "lsp", "editors", "embedded")
 
 

@@ -140,7 +140,7 @@ class Subscription:
                     raise  # not ours to take back: the broker is closing
                 worker.cancel_requested = False
                 outcome = exc
-            except Exception as exc:  # a failing agent must not take the broker down
+            except Exception as exc:  # noqa: BLE001 - a failing agent must not take the broker down
                 outcome = exc
             finally:
                 tally.handling -= 1

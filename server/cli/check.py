@@ -1,11 +1,11 @@
 """``metagpt-lsp check PATH... [--fix] [--apply]``: the real server, driven over LSP through a pipe.
 
-It starts ``python -m metagpt_lsp.server --stdio`` as a child process and, for each file, does what an editor
-would: opens it (syntax diagnostics), asks for a review of what changed since HEAD (``metagpt.reviewFile``; a file
-outside git, or every file with ``--all``, is reviewed whole), and prints the findings as ``path:line:col: severity: message [source]``. With
-``--fix`` it picks "Explain and fix" on each finding, applies the checked edit to its copy of the text and prints
-the result as a unified diff; ``--apply`` also writes it to the file. Exit status: 0 when nothing remains in the
-files, 1 when findings remain (with ``--fix`` alone a fix shown but not written counts: the file still holds its
+It starts ``python -m metagpt_lsp.server --stdio`` as a child process and, for each file, does what an editor would:
+opens it (syntax diagnostics), asks for a review of what changed since HEAD (``metagpt.reviewFile``; a file outside git,
+or every file with ``--all``, is reviewed whole), and prints the findings as ``path:line:col: severity: message
+[source]``. With ``--fix`` it picks "Explain and fix" on each finding, applies the checked edit to its copy of the text
+and prints the result as a unified diff; ``--apply`` also writes it to the file. Exit status: 0 when nothing remains in
+the files, 1 when findings remain (with ``--fix`` alone a fix shown but not written counts: the file still holds its
 finding), 2 when a path could not be checked.
 """
 

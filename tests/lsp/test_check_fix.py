@@ -13,7 +13,14 @@ import pytest
 
 from metagpt_lsp.testing.lsp_support import WAIT_S
 from metagpt_lsp.testing.sample_module import STATS
-from metagpt_lsp.testing.scripted_editor import ASKS_FIX, NO_FINDINGS, GitProject, findings, review_rule, server_environment
+from metagpt_lsp.testing.scripted_editor import (
+    ASKS_FIX,
+    NO_FINDINGS,
+    GitProject,
+    findings,
+    review_rule,
+    server_environment,
+)
 from metagpt_lsp.testing.scripted_llm import Rule, ScriptedLlm
 
 SCRIPT = Path(sys.executable).with_name("metagpt-lsp")

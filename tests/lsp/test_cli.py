@@ -9,9 +9,9 @@ import re
 import socket
 import subprocess
 import sys
+from collections.abc import AsyncIterator, Callable, Iterator
 from importlib.metadata import version
 from pathlib import Path
-from typing import AsyncIterator, Callable, Iterator
 
 import pytest
 from lsprotocol import types

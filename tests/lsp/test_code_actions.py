@@ -19,8 +19,18 @@ from pygls.exceptions import JsonRpcException
 
 from metagpt_lsp.testing.lsp_support import WAIT_S, EditorDocument
 from metagpt_lsp.testing.sample_module import STATS
-from metagpt_lsp.testing.scripted_editor import (ASKS_CAUSE, ASKS_FIX, NO_FINDINGS, FeatureClient, GitProject, apply_text_edits, findings,
-                             review_prompts, review_rule, scripted_session)
+from metagpt_lsp.testing.scripted_editor import (
+    ASKS_CAUSE,
+    ASKS_FIX,
+    NO_FINDINGS,
+    FeatureClient,
+    GitProject,
+    apply_text_edits,
+    findings,
+    review_prompts,
+    review_rule,
+    scripted_session,
+)
 from metagpt_lsp.testing.scripted_llm import Rule, ScriptedLlm
 
 PROFILES = ("visual-studio-code", "neovim@v0.11.0")
@@ -149,7 +159,7 @@ async def test_a_client_without_resolve_gets_a_command_and_the_edit_through_appl
         (change,) = request.edit.document_changes
         assert change.text_document.version == version
         assert doc.text == STATS and doc.version == version + 1, "the editor applied the edit and sent didChange"
-        assert [d for d in (await client.publish_for(doc.uri, doc.version)).diagnostics] == []
+        assert list((await client.publish_for(doc.uri, doc.version)).diagnostics) == []
 
 
 async def test_generate_code_fills_a_stub_and_a_comment(project: GitProject, review_cache: Path,

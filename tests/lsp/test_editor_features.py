@@ -17,8 +17,16 @@ from lsprotocol import types
 
 from metagpt_lsp.testing.lsp_support import WAIT_S, EditorDocument
 from metagpt_lsp.testing.sample_module import STATS
-from metagpt_lsp.testing.scripted_editor import (ASKS_CAUSE, ASKS_FIX, FeatureClient, GitProject, findings, review_prompts, review_rule,
-                             scripted_session)
+from metagpt_lsp.testing.scripted_editor import (
+    ASKS_CAUSE,
+    ASKS_FIX,
+    FeatureClient,
+    GitProject,
+    findings,
+    review_prompts,
+    review_rule,
+    scripted_session,
+)
 from metagpt_lsp.testing.scripted_llm import Rule, ScriptedLlm
 
 GOOD_LINE = 'return format(zlib.crc32(data) & 0xFFFFFFFF, "08x")'

@@ -12,7 +12,14 @@ import pytest_lsp
 from lsprotocol import types
 
 from metagpt_lsp.testing.lsp_support import (
-    PULL_PROFILES, PUSH_PROFILES, SERVER, EditorClient, EditorDocument, editor_session, initialize_params, summary,
+    PULL_PROFILES,
+    PUSH_PROFILES,
+    SERVER,
+    EditorClient,
+    EditorDocument,
+    editor_session,
+    initialize_params,
+    summary,
 )
 
 BROKEN = 'def greet(name)\n    return f"hello {name}"\n'

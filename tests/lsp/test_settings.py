@@ -8,9 +8,9 @@ import asyncio
 
 from lsprotocol import types
 
-from metagpt_lsp.testing.lsp_support import WAIT_S, EditorDocument, editor_session, summary
 from metagpt_lsp.agents.llm.settings import EMBEDDED_MODEL, LlmSettings, resolve_endpoint
 from metagpt_lsp.server.settings import Settings, parse_settings, to_json
+from metagpt_lsp.testing.lsp_support import WAIT_S, EditorDocument, editor_session, summary
 
 SECRET = "sk-test-0123456789abcdef-never-shown"
 
@@ -234,8 +234,7 @@ async def test_pull_client_is_asked_to_refresh_after_a_settings_change():
 
 
 def test_the_embedded_model_gets_longer_timeouts_unless_the_user_set_them():
-    from metagpt_lsp.agents.llm.settings import (EMBEDDED_REQUEST_TIMEOUT_S, EMBEDDED_TASK_DEADLINE_S,
-                                                 for_endpoint)
+    from metagpt_lsp.agents.llm.settings import EMBEDDED_REQUEST_TIMEOUT_S, EMBEDDED_TASK_DEADLINE_S, for_endpoint
 
     embedded = resolve_endpoint(LlmSettings(), {})
     adjusted = for_endpoint(LlmSettings(), embedded)

@@ -17,8 +17,9 @@ import contextlib
 import os
 import re
 import sys
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 import attrs
 from lsprotocol import types

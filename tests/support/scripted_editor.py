@@ -19,9 +19,10 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator, Union
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import attrs
@@ -30,7 +31,14 @@ from pygls.protocol import default_converter
 from pytest_lsp import ClientServerConfig
 from pytest_lsp.client import DEFAULT_CLIENT_FEATURES
 
-from metagpt_lsp.testing.lsp_support import SERVER_COMMAND, WAIT_S, EditorClient, EditorDocument, _recording, capabilities
+from metagpt_lsp.testing.lsp_support import (
+    SERVER_COMMAND,
+    WAIT_S,
+    EditorClient,
+    EditorDocument,
+    _recording,
+    capabilities,
+)
 from metagpt_lsp.testing.scripted_llm import Rule, ScriptedLlm
 
 NO_FINDINGS = json.dumps({"findings": []})
@@ -62,7 +70,7 @@ class GitProject:
     root: Path
 
     @classmethod
-    def create(cls, root: Path) -> "GitProject":
+    def create(cls, root: Path) -> GitProject:
         root.mkdir(parents=True, exist_ok=True)
         project = cls(root)
         project.git("init", "-q", "-b", "main")
@@ -205,7 +213,7 @@ def _code_action_or_command(converter: Any) -> Any:
 def make_feature_client() -> FeatureClient:
     client = FeatureClient(converter_factory=default_converter)
     converter = client.protocol._converter
-    converter.register_structure_hook(Union[types.Command, types.CodeAction], _code_action_or_command(converter))
+    converter.register_structure_hook(types.Command | types.CodeAction, _code_action_or_command(converter))
     recorded = (types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS, types.WINDOW_LOG_MESSAGE, types.WINDOW_SHOW_MESSAGE,
                 types.WORKSPACE_CONFIGURATION, types.WORKSPACE_DIAGNOSTIC_REFRESH)
     for method, handler in DEFAULT_CLIENT_FEATURES.items():

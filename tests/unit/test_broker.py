@@ -13,10 +13,17 @@ import httpx2 as httpx  # the HTTP client the openai package ships with
 import pytest
 
 from metagpt_lsp.agents.broker.broker import Broker
+from metagpt_lsp.agents.broker.messages import Failure, Message
+from metagpt_lsp.agents.broker.messages import MessageKind as K
+from metagpt_lsp.agents.broker.task_scope import (
+    AgentFailed,
+    NoRecipient,
+    ReplyTimeout,
+    RoundLimitExceeded,
+    TaskCancelled,
+    TaskDeadlineExceeded,
+)
 from metagpt_lsp.agents.team.cooperation import CooperationGraph
-from metagpt_lsp.agents.broker.messages import Failure, Message, MessageKind as K
-from metagpt_lsp.agents.broker.task_scope import (AgentFailed, NoRecipient, ReplyTimeout, RoundLimitExceeded, TaskCancelled,
-                                           TaskDeadlineExceeded)
 
 
 class Echo:
@@ -131,7 +138,7 @@ async def test_cancelling_a_task_reaches_the_agents_in_flight_http_call():
         writer.close()
 
     server = await asyncio.start_server(never_answer, "127.0.0.1", 0)
-    url = "http://127.0.0.1:%d/v1/chat/completions" % server.sockets[0].getsockname()[1]
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/chat/completions"
 
     class LlmDiagnosis:
         name, watches = "diagnosis", (K.SUBTASK_EXPLAIN,)
@@ -144,20 +151,19 @@ async def test_cancelling_a_task_reaches_the_agents_in_flight_http_call():
                     handler_cancelled.set()
                     raise
 
-    async with server, asyncio.timeout(20):
-        async with Broker() as broker:
-            broker.subscribe(LlmDiagnosis())
-            async with broker.open_task() as task:
-                asking = asyncio.create_task(task.request(K.SUBTASK_EXPLAIN, "why does this fail?"))
-                await connected.wait()
-                assert broker.cancel_task(task.id) == 1
-                await handler_cancelled.wait()
-                await hung_up.wait()
-                with pytest.raises(TaskCancelled):
-                    await asking
-            stats = broker.statistics()
-            assert stats.subscribers[0].cancelled == 1 and stats.handling == 0 and stats.tasks_in_flight == 0
-            assert "task ended (cancelled): 1 handlers cancelled" in str(broker.trace(task.id))
+    async with server, asyncio.timeout(20), Broker() as broker:
+        broker.subscribe(LlmDiagnosis())
+        async with broker.open_task() as task:
+            asking = asyncio.create_task(task.request(K.SUBTASK_EXPLAIN, "why does this fail?"))
+            await connected.wait()
+            assert broker.cancel_task(task.id) == 1
+            await handler_cancelled.wait()
+            await hung_up.wait()
+            with pytest.raises(TaskCancelled):
+                await asking
+        stats = broker.statistics()
+        assert stats.subscribers[0].cancelled == 1 and stats.handling == 0 and stats.tasks_in_flight == 0
+        assert "task ended (cancelled): 1 handlers cancelled" in str(broker.trace(task.id))
 
 
 async def test_a_deadline_ends_the_task_with_what_it_has_collected():
@@ -190,9 +196,9 @@ async def test_a_failing_handler_becomes_an_error_reply_and_the_agent_keeps_work
     async with Broker() as broker:
         broker.subscribe(Flaky())
         async with broker.open_task() as task:
-            with caplog.at_level(logging.ERROR, logger="metagpt_lsp.agents.broker.broker"):
-                with pytest.raises(AgentFailed) as failed:
-                    await task.request(K.SUBTASK_VERIFY, "bad")
+            with caplog.at_level(logging.ERROR, logger="metagpt_lsp.agents.broker.broker"), \
+                    pytest.raises(AgentFailed) as failed:
+                await task.request(K.SUBTASK_VERIFY, "bad")
             assert failed.value.failures[0].kind is K.ERROR
             assert failed.value.failures[0].payload == Failure("review", "ValueError: patch does not parse")
             assert "review failed: ValueError: patch does not parse" in str(failed.value)

@@ -11,9 +11,9 @@ import sys
 
 import pytest
 
-from metagpt_lsp.agents.llm.settings import LlmSettings
 from metagpt_lsp.agents.llm.embedded.model import EmbeddedModel, EmbeddedStatus
 from metagpt_lsp.agents.llm.embedded.server import free_port
+from metagpt_lsp.agents.llm.settings import LlmSettings
 from metagpt_lsp.server.cli.doctor import context_length, diagnose
 from metagpt_lsp.testing.scripted_llm import Rule, ScriptedLlm
 

@@ -18,10 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from metagpt_lsp.agents.edits.patches import verify_patch
-from metagpt_lsp.agents.team.generation_agent import fix_patch
 from metagpt_lsp.agents.llm.errors import LlmBadReply
-from metagpt_lsp.agents.syntax.snapshot import DocumentSnapshot
 from metagpt_lsp.agents.syntax.problems import syntax_problems
+from metagpt_lsp.agents.syntax.snapshot import DocumentSnapshot
+from metagpt_lsp.agents.team.generation_agent import fix_patch
 
 KEEP_ME = "def keep_me(s)\n    return s.strip()\n\n\nprint(keep_me(' a '))\n"
 WORKER = '''import math
@@ -102,7 +102,7 @@ def _definitions(text: str) -> list[str]:
 
 def _doubled_lines(text: str) -> set[str]:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return {a for a, b in zip(lines, lines[1:]) if a == b and len(a) > 3}
+    return {a for a, b in zip(lines, lines[1:], strict=False) if a == b and len(a) > 3}
 
 
 def _accepted(name: str, reply: str) -> str | None:

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from lsprotocol import types
 
-from metagpt_lsp.testing.lsp_support import WAIT_S, EditorDocument
 from metagpt_lsp.agents.llm.client import LlmClient
 from metagpt_lsp.agents.llm.errors import LlmError
 from metagpt_lsp.agents.llm.settings import LlmEndpoint, LlmSettings
+from metagpt_lsp.testing.lsp_support import WAIT_S, EditorDocument
 from metagpt_lsp.testing.openai_wire import error_body, send_json
 from metagpt_lsp.testing.sample_module import STATS
 from metagpt_lsp.testing.scripted_editor import GitProject, scripted_session

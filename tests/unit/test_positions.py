@@ -11,9 +11,15 @@ import pytest
 
 from metagpt_lsp.agents.syntax import positions
 from metagpt_lsp.agents.syntax.positions import (
-    LineIndex, PositionEncoding, byte_to_column, column_to_byte, decode, encode, units_in,
+    LineIndex,
+    PositionEncoding,
+    byte_to_column,
+    column_to_byte,
+    decode,
+    encode,
+    units_in,
 )
-from metagpt_lsp.agents.syntax.snapshot import DocumentSnapshot, TextPosition, TextChange
+from metagpt_lsp.agents.syntax.snapshot import DocumentSnapshot, TextChange, TextPosition
 
 UTF8, UTF16, UTF32 = PositionEncoding.UTF8, PositionEncoding.UTF16, PositionEncoding.UTF32
 
@@ -202,7 +208,8 @@ def test_offset_of_a_position(encoding: PositionEncoding, position: TextPosition
         (UTF16, 11, TextPosition(0, 8)), (UTF16, 12, TextPosition(1, 0)), (UTF16, 19, TextPosition(1, 3)),
         (UTF16, 20, TextPosition(1, 3)), (UTF16, 21, TextPosition(1, 4)), (UTF16, 22, TextPosition(2, 0)),
         (UTF16, 26, TextPosition(2, 4)), (UTF16, 500, TextPosition(2, 4)),
-        (UTF8, 9, TextPosition(0, 9)), (UTF8, 7, TextPosition(0, 5)), (UTF32, 9, TextPosition(0, 6)), (UTF32, 21, TextPosition(1, 4)),
+        (UTF8, 9, TextPosition(0, 9)), (UTF8, 7, TextPosition(0, 5)), (UTF32, 9, TextPosition(0, 6)),
+        (UTF32, 21, TextPosition(1, 4)),
     ],
 )
 def test_position_of_an_offset(encoding: PositionEncoding, offset: int, position: TextPosition) -> None:

@@ -163,7 +163,8 @@ async def test_requests_are_recorded_with_the_key_kept_apart_from_headers(script
 def test_cli_serves_a_json_script_until_terminated(tmp_path: Path):
     script = tmp_path / "script.json"
     script.write_text(json.dumps({"default_reply": "default", "rules": [{"last_user": "ping", "reply": "pong"}]}))
-    process = subprocess.Popen([sys.executable, str(Path(__file__).resolve().parents[1] / "support" / "scripted_llm.py"), "--port", "0",
+    scripted = Path(__file__).resolve().parents[1] / "support" / "scripted_llm.py"
+    process = subprocess.Popen([sys.executable, str(scripted), "--port", "0",
                                 "--script", str(script)], stdout=subprocess.PIPE, text=True)
     try:
         ready = process.stdout.readline().split()

@@ -18,9 +18,9 @@ position encodings. After every batch:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from metagpt_lsp.agents.syntax import positions
 from metagpt_lsp.agents.syntax.languages import language_for, parser
 from metagpt_lsp.agents.syntax.positions import LineIndex, PositionEncoding
-from metagpt_lsp.agents.syntax.snapshot import DocumentSnapshot, TextPosition, TextChange
+from metagpt_lsp.agents.syntax.snapshot import DocumentSnapshot, TextChange, TextPosition
 
 # -- the reference model ---------------------------------------------------------------------------------------------
 

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from metagpt_lsp.agents.llm.structured_output import (missing_required, parse_json_reply, refuses_structured_output,
-                                                  response_format_for, with_schema_instruction)
+from metagpt_lsp.agents.llm.structured_output import (
+    missing_required,
+    parse_json_reply,
+    refuses_structured_output,
+    response_format_for,
+    with_schema_instruction,
+)
 
 SCHEMA = {"type": "object", "properties": {"cause": {"type": "string"}}, "required": ["cause"]}
 

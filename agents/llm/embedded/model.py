@@ -58,7 +58,7 @@ def embedded_status(spec: WeightsSpec = EMBEDDED_WEIGHTS, cache_dir: Path | None
         assembled = is_assembled(spec, cache_dir)
         if not assembled:
             missing += [chunk.distribution for chunk in missing_chunks(spec, locate)]
-    except Exception as exc:  # a broken installation must not take the language server down
+    except Exception as exc:  # noqa: BLE001 - a broken installation must not take the language server down
         return EmbeddedStatus(False, f"The embedded model could not be checked ({exc}): reinstall it with "
                                      f"{INSTALL_HINT}, {CONFIGURE_HINT}.", ("?",))
     if missing:
