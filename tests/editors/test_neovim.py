@@ -66,11 +66,12 @@ SCRIPT = {
         {"last_user": "What causes it", "reply": json.dumps({"cause": CAUSE, "line": "return total / len(xs) - 1"})},
         {"last_user": "Rewrite this code", "reply": f"```python\n{FIXED_MEAN}```"},
         {"last_user": "Implement this function", "reply": f"```python\n{PALINDROME}```"},
-        # Ghost text: what belongs at the cursor after "+ " and, once "a" is typed, after "+ a"; after "+ x" the
-        # model never answers (the next keystroke must cancel that request).
-        {"last_user": r"\+ a<CURSOR>", "reply": "```python\nrea(3)\n```"},
-        {"last_user": r"\+ x<CURSOR>", "fault": "hang"},
-        {"last_user": r"\+ <CURSOR>", "reply": "```python\narea(3)\n```"},
+        # Ghost text (fill-in-the-middle prompts): what belongs at the cursor after "+ " and, once "a" is typed,
+        # after "+ a" (the server types through its offer); after "+ x" the model never answers (the next keystroke
+        # must cancel that request).
+        {"prompt": r"\+ a<\|fim_suffix\|>", "reply": "rea(3)"},
+        {"prompt": r"\+ x<\|fim_suffix\|>", "fault": "hang"},
+        {"prompt": r"\+ <\|fim_suffix\|>", "reply": "area(3)"},
     ],
 }
 
