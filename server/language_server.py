@@ -73,13 +73,11 @@ class MetagptLanguageServer(LanguageServer):
         self.settings = Settings()
         self.pull_diagnostics = False
         self.pending_problems: list[SettingsProblem] = []
+        """Settings problems found before the client could be told (initialize comes before showMessage)."""
         self.team_host = TeamHost(self.tell_user)
         self.document_tasks = DocumentTasks()
         self.progress_registry = ProgressRegistry()
         self.command_work = CommandWork()
-        self.last_result: Any = None
-        """The last explain-and-fix or generation result (for the status and trace commands)."""
-        """Settings problems found before the client could be told (initialize comes before showMessage)."""
         self.editor_log = log_forwarding.EditorLogHandler(self.window_log_message)
         log_forwarding.attach_editor(self.editor_log)
 

@@ -22,9 +22,6 @@ P = TypeVar("P")
 class MessageKind(StrEnum):
     """What a message asks for or answers. ``task.*`` start a task, ``subtask.*`` are its steps."""
 
-    TASK_EXPLAIN_FIX = "task.explain_fix"
-    TASK_GENERATE = "task.generate"
-    TASK_REVIEW = "task.review"
     SUBTASK_EXPLAIN = "subtask.explain"
     SUBTASK_PROPOSE_FIX = "subtask.propose_fix"
     SUBTASK_GENERATE = "subtask.generate"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 MODES = ("json_schema", "json_object", "text")
@@ -87,8 +88,10 @@ def _balanced_spans(text: str):
             yield text[start: end + 1]
 
 
-def _matching_close(text: str, start: int) -> int | None:
-    depth, in_string, escaped = 0, False, False
+def _outside_strings(text: str, start: int = 0) -> Iterator[tuple[int, str]]:
+    """``(index, char)`` for each character of ``text`` from ``start`` that lies outside a JSON string (the quotes
+    themselves and everything between them are skipped)."""
+    in_string, escaped = False, False
     for index in range(start, len(text)):
         char = text[index]
         if in_string:
@@ -100,7 +103,14 @@ def _matching_close(text: str, start: int) -> int | None:
                 in_string = False
         elif char == '"':
             in_string = True
-        elif char in "{[":
+        else:
+            yield index, char
+
+
+def _matching_close(text: str, start: int) -> int | None:
+    depth = 0
+    for index, char in _outside_strings(text, start):
+        if char in "{[":
             depth += 1
         elif char in "}]":
             depth -= 1
@@ -111,19 +121,6 @@ def _matching_close(text: str, start: int) -> int | None:
 
 def _repaired(text: str) -> str:
     """Drop trailing commas before ``}``/``]`` (outside strings); the rest is left to ``strict=False``."""
-    out: list[str] = []
-    in_string, escaped = False, False
-    for index, char in enumerate(text):
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char == "," and text[index + 1:].lstrip()[:1] in ("}", "]"):
-            continue
-        out.append(char)
-    return "".join(out)
+    dropped = {index for index, char in _outside_strings(text)
+               if char == "," and text[index + 1:].lstrip()[:1] in ("}", "]")}
+    return "".join(char for index, char in enumerate(text) if index not in dropped)

@@ -125,10 +125,3 @@ def target_node(snapshot: DocumentSnapshot, start_byte: int, end_byte: int) -> t
             return _with_decorators(node)
         node = node.parent
     return node
-
-
-def line_span(snapshot: DocumentSnapshot, node: tree_sitter.Node) -> tuple[int, int]:
-    """Byte range of the whole lines a node occupies (from its line's start to the end of its last line)."""
-    start = node.start_byte - node.start_point[1]
-    newline = snapshot.source.find(b"\n", node.end_byte)
-    return start, len(snapshot.source) if newline == -1 else newline

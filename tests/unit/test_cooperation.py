@@ -67,7 +67,7 @@ def test_unknown_agents_and_kinds_are_rejected_with_the_known_ones_listed():
     assert problems[0] == ("edge review -> tester: unknown agent 'tester' "
                            "(agents: coordinator, diagnosis, generation, review)")
     assert problems[1].startswith(
-        "edge generation -> diagnosis: unknown message kind 'blame' (known: task.explain_fix,")
+        "edge generation -> diagnosis: unknown message kind 'blame' (known: subtask.explain,")
 
 
 def test_routing_follows_the_edges_strongest_first():

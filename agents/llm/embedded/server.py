@@ -210,18 +210,9 @@ class LocalModelServer:
         return "\n".join(lines[-LOG_TAIL_LINES:]) or "(the server wrote nothing)"
 
     async def stop(self) -> None:
-        """Stop the child (SIGTERM, then SIGKILL after ``stop_timeout_s``); a no-op when none runs."""
-        process = self._process
-        if process is None:
-            return
-        if process.poll() is None:
-            process.terminate()
-            try:
-                await asyncio.to_thread(process.wait, self.stop_timeout_s)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                await asyncio.to_thread(process.wait)
-        self._forget(process)
+        """Stop the child (SIGTERM, then SIGKILL after ``stop_timeout_s``); a no-op when none runs. The waiting
+        happens in a thread, so the event loop goes on meanwhile."""
+        await asyncio.to_thread(self.stop_now)
 
     def stop_now(self) -> None:
         """The blocking form of :meth:`stop`, for ``atexit`` and other places with no event loop."""
