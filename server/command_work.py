@@ -13,6 +13,7 @@ cancels whatever is still running.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Coroutine
 from typing import Any
@@ -33,7 +34,7 @@ class CommandWork:
         self._running.add(task)
         if request_id is not None:
             self._by_request[request_id] = task
-        task.add_done_callback(lambda done, key=request_id: self._forget(key, done))
+        task.add_done_callback(functools.partial(self._forget, request_id))
         return task
 
     def _forget(self, request_id: Any, task: asyncio.Task[Any]) -> None:

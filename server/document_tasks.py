@@ -7,6 +7,7 @@ dropped, so the work is cancelled at once â€” the LLM calls behind it included â
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Coroutine
 from typing import Any
 
@@ -22,7 +23,7 @@ class DocumentTasks:
         self.cancel(uri, kind)
         task = asyncio.ensure_future(work)
         self._tasks[(uri, kind)] = task
-        task.add_done_callback(lambda done, key=(uri, kind): self._forget(key, done))
+        task.add_done_callback(functools.partial(self._forget, (uri, kind)))
         return task
 
     def track(self, uri: str, kind: str) -> None:
@@ -31,7 +32,7 @@ class DocumentTasks:
         if task is not None:
             self.cancel(uri, kind)
             self._tasks[(uri, kind)] = task
-            task.add_done_callback(lambda done, key=(uri, kind): self._forget(key, done))
+            task.add_done_callback(functools.partial(self._forget, (uri, kind)))
 
     def release(self, uri: str, kind: str) -> None:
         """Stop counting the current task as ``uri``'s ``kind`` work: its result is final, a newer version no longer

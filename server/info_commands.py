@@ -10,9 +10,12 @@ Each returns its text (for scripts and tests) and shows it in the editor's log; 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
+
+if TYPE_CHECKING:
+    from .language_server import MetagptLanguageServer
 
 STATUS_COMMAND = "metagpt.status"
 TRACE_COMMAND = "metagpt.trace"
@@ -20,12 +23,12 @@ TEAM_COMMAND = "metagpt.team"
 CLEAR_CACHE_COMMAND = "metagpt.clearReviewCache"
 
 
-def _show(server: Any, summary: str, details: str) -> None:
+def _show(server: MetagptLanguageServer, summary: str, details: str) -> None:
     server.window_log_message(types.LogMessageParams(type=types.MessageType.Info, message=details))
     server.window_show_message(types.ShowMessageParams(type=types.MessageType.Info, message=summary))
 
 
-def status(server: Any) -> dict[str, Any]:
+def status(server: MetagptLanguageServer) -> dict[str, Any]:
     from metagpt_lsp.agents.llm import resolve_endpoint
 
     team = server.team_host.active
@@ -52,14 +55,14 @@ def status(server: Any) -> dict[str, Any]:
     return report
 
 
-def trace(server: Any) -> str:
+def trace(server: MetagptLanguageServer) -> str:
     team = server.team_host.active
     text = team.last_trace() if team is not None else "no task has run yet"
     _show(server, "metagpt-lsp: the last task's trace is in the log", text)
     return text
 
 
-def team_graph(server: Any) -> dict[str, str]:
+def team_graph(server: MetagptLanguageServer) -> dict[str, str]:
     from metagpt_lsp.agents.team import CooperationGraph
 
     team = server.team_host.active
@@ -69,7 +72,7 @@ def team_graph(server: Any) -> dict[str, str]:
     return result
 
 
-def clear_review_cache(server: Any) -> int:
+def clear_review_cache(server: MetagptLanguageServer) -> int:
     from metagpt_lsp.agents.team import ReviewCache
 
     cache = server.team_host.review_cache or ReviewCache()

@@ -72,7 +72,8 @@ def context_length(models: Mapping[str, Any] | None, props: Mapping[str, Any] | 
     for model in (models or {}).get("data") or []:
         if not isinstance(model, Mapping):
             continue
-        meta = model.get("meta") if isinstance(model.get("meta"), Mapping) else {}
+        found = model.get("meta")
+        meta: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
         for value, where in ((model.get("max_model_len"), "max_model_len in /models"),
                              (model.get("context_length"), "context_length in /models"),
                              (meta.get("n_ctx_train"), "meta.n_ctx_train in /models (the model's training length)")):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import BinaryIO, cast
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,7 +94,7 @@ def serve(args: argparse.Namespace) -> int:
     else:
         from ..json_rpc_framing import GuardedStdin
 
-        server.start_io(GuardedStdin(sys.stdin.buffer))
+        server.start_io(cast(BinaryIO, GuardedStdin(sys.stdin.buffer)))  # pygls reads only readline/read
     return getattr(server.protocol, "exit_code", 0)  # 1 after exit without shutdown, as LSP says
 
 
