@@ -80,6 +80,10 @@ def function_name_range(text: str, name: str) -> types.Range:
 
 
 def score_text(program: Program, text: str | None, why_none: str, test_timeout_s: float) -> tuple[str, str]:
+    """fixed / wrong / no-edit / broken; a program of another set brings its own ``score`` (benchmarks/mutant_fixes)."""
+    own_score = getattr(program, "score", None)
+    if own_score is not None:
+        return own_score(text, why_none, test_timeout_s)
     if text is None:
         return "no-edit", why_none
     if not parses(text):
@@ -258,7 +262,8 @@ async def run(args: argparse.Namespace) -> int:
         chosen = [p for p in chosen if p.name in wanted]
     if args.limit:
         chosen = chosen[: args.limit]
-    config = f"candidates={args.candidates} doctests={args.doctests} model={args.model or EMBEDDED_MODEL}"
+    config = (f"candidates={args.candidates} doctests={args.doctests} runCode={args.run_code} "
+              f"model={args.model or EMBEDDED_MODEL}")
     results = Path(args.results)
     results.parent.mkdir(parents=True, exist_ok=True)
     sides = [side for side in ("team", "direct") if side in args.sides.split(",")]
@@ -283,7 +288,8 @@ async def run(args: argparse.Namespace) -> int:
               f"{time.monotonic() - began:.1f} s", flush=True)
     api_key = os.environ.get("OPENAI_API_KEY", "no-key")
     settings: dict[str, Any] = {"llm": {"baseUrl": base_url, "model": model},
-                                "team": {"fixCandidates": args.candidates, "runDoctests": args.doctests},
+                                "team": {"fixCandidates": args.candidates, "runDoctests": args.doctests,
+                                         "runCode": args.run_code},
                                 "review": {"onSave": False}}
     if embedded is not None:
         # The server gives the embedded model these timeouts when it starts it itself; here the harness started it
@@ -343,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sides", default="team,direct", help="team, direct or both (default)")
     parser.add_argument("--candidates", type=int, default=1, help="team.fixCandidates (default 1)")
     parser.add_argument("--doctests", action="store_true", help="team.runDoctests: verify fixes by their examples")
+    parser.add_argument("--run-code", default="onRequest", choices=("never", "onRequest", "onSaveToo"),
+                        help="team.runCode (default onRequest: a fix runs examples in the sandbox)")
     parser.add_argument("--base-url", help="an OpenAI-compatible endpoint (default: start the embedded model)")
     parser.add_argument("--model", help=f"the model name (default {EMBEDDED_MODEL})")
     parser.add_argument("--deadline", type=float, help="llm.taskDeadlineS for the team (default: the server's)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from typing import Any
 
 from lsprotocol import types
@@ -22,6 +23,7 @@ from metagpt_lsp.agents.team import FixRequest
 
 from .progress_reporting import TaskProgress
 from .review_on_save import SOURCE as REVIEW_SOURCE, review_document
+from .settings import may_run_code
 from .workspace_edits import StaleResult, workspace_edit
 
 log = logging.getLogger(__name__)
@@ -203,7 +205,7 @@ async def run_action(server: Any, data: dict[str, Any]) -> types.WorkspaceEdit |
     team = await server.team_host.team()
     if kind == "fix":
         diagnostic = server.converter.structure(data["diagnostic"], types.Diagnostic)
-        request = _fix_request(snapshot, diagnostic)
+        request = replace(_fix_request(snapshot, diagnostic), run_code=may_run_code(server.settings, on_save=False))
         title, run = "Explain and fix", team.explain_and_fix
     elif kind == "generate":
         position = server.converter.structure(data["position"], types.Position)

@@ -17,8 +17,8 @@ from typing import Any, Mapping
 
 import cattrs
 
-from metagpt_lsp.agents.team import GraphError, graph_from_settings
 from metagpt_lsp.agents.llm import LlmSettings
+from metagpt_lsp.agents.team import GraphError, graph_from_settings
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,10 @@ class TeamSettings:
     fix_candidates: int = 1
     """How many candidate fixes generation proposes per round."""
     run_doctests: bool = False
-    """Run the doctests of a patched function before accepting it (opt-in)."""
+    """Run the doctests of a patched function before accepting it (opt-in); superseded by ``run_code``."""
+    run_code: str = "onRequest"
+    """When the team may run your code in its sandbox (see :func:`may_run_code`): "never", "onRequest" (a fix,
+    "Review function") or "onSaveToo" (also review on save, only in a trusted workspace)."""
     review: TeamReviewSettings = field(default_factory=TeamReviewSettings)
 
 
@@ -102,6 +105,23 @@ class Settings:
     inline: InlineSettings = field(default_factory=InlineSettings)
     team: TeamSettings = field(default_factory=TeamSettings)
     log_level: str = "info"
+    workspace_trusted: bool | None = None
+    """What the client says of the workspace (``workspaceTrusted`` in initializationOptions; VS Code sends
+    ``workspace.isTrusted``): False never runs code; None (not said) runs it only on an explicit request."""
+
+
+RUN_CODE = ("never", "onRequest", "onSaveToo")
+
+
+def may_run_code(settings: Settings, on_save: bool) -> bool:
+    """Whether the team may execute the user's code now. Never while typing (callers never ask then); never in a
+    workspace the client calls untrusted; on an explicit request unless ``team.runCode`` is "never"; on save only
+    with "onSaveToo" and a workspace the client calls trusted."""
+    if settings.workspace_trusted is False or settings.team.run_code == "never":
+        return False
+    if on_save:
+        return settings.team.run_code == "onSaveToo" and settings.workspace_trusted is True
+    return True
 
 
 _CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
@@ -109,6 +129,7 @@ _CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "max_parse_bytes": (lambda value: value > 0, "a positive number of bytes"),
     "max_units": (lambda value: 1 <= value <= 500, "between 1 and 500"),
     "fix_candidates": (lambda value: 1 <= value <= 5, "between 1 and 5"),
+    "run_code": (lambda value: value in RUN_CODE, "one of never, onRequest, onSaveToo"),
     "debounce_ms": (lambda value: 0 <= value <= 10_000, "between 0 and 10000 milliseconds"),
     "deadline_s": (lambda value: value > 0, "a positive number of seconds"),
     "prefix_lines": (lambda value: 0 <= value <= 10_000, "between 0 and 10000 lines"),

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 
 from ..broker.broker import Broker
 from ..broker.messages import Failure, Message
@@ -26,6 +27,7 @@ from ..broker.messages import MessageKind as K
 from ..broker.task_scope import AgentFailed, RoundLimitExceeded, TaskEnded, TaskScope
 from ..edits.patches import ByteEdit
 from ..llm.client import LlmClient
+from ..syntax.code_units import unit_node_at
 from ..syntax.snapshot import DocumentSnapshot
 from .cooperation import CooperationGraph, Output, Verdict
 from .diagnosis_agent import DiagnosisAgent
@@ -42,8 +44,9 @@ from .payloads import (
     UnitReview,
     Verification,
     VerifyPatch,
+    WrittenExample,
 )
-from .review_agent import ReviewAgent, choose_candidate
+from .review_agent import ReviewAgent, choose_candidate, settled
 from .review_cache import ReviewCache
 
 log = logging.getLogger(__name__)
@@ -63,6 +66,7 @@ class Team:
         self.graph = graph or CooperationGraph.default()
         self.deadline_s = deadline_s
         self.fix_candidates = max(1, fix_candidates)
+        self.run_doctests = run_doctests
         self.broker = Broker(router=self.graph)
         review = ReviewAgent(llm, review_cache, run_examples=run_doctests)
         for agent in (DiagnosisAgent(llm), GenerationAgent(llm), review):
@@ -101,16 +105,23 @@ class Team:
     async def explain_and_fix(self, request: FixRequest, report: StepReporter = _quiet,
                               deadline_s: float | None = None) -> TeamResult:
         snapshot = request.snapshot
+        if request.run_code is None:
+            request = replace(request, run_code=self.run_doctests)
         async with self._open(deadline_s) as task:
             rounds = 0
             explanation: Explanation | None = None
             try:
                 report("diagnosis: explaining the cause")
                 explanation = explained = (await task.request(K.SUBTASK_EXPLAIN, request)).payload_as(Explanation)
+                # A guessed cause is never a constraint: any candidate may change the whole unit around the target.
+                unit = unit_node_at(snapshot, explained.target_start, explained.target_end)
+                allowed = (unit.start_byte, unit.end_byte) if unit is not None else (
+                    explained.target_start, explained.target_end)
                 proposal, verification, rounds = await self._propose_until_accepted(
                     task, K.SUBTASK_PROPOSE_FIX, lambda n, why, k: ProposeFix(request, explained, n, why, k),
-                    explained.target_start, explained.target_end, snapshot, report,
-                    candidates=self.fix_candidates, focus=(request.start_byte, request.end_byte))
+                    *allowed, snapshot, report, candidates=self.fix_candidates,
+                    focus=(request.start_byte, request.end_byte), run_code=request.run_code,
+                    examples=explained.examples)
             except (AgentFailed, TaskEnded, RoundLimitExceeded) as error:
                 return self._result(task, snapshot.uri, snapshot.version, ok=False, reason=_why(error),
                                     explanation=explanation.cause if explanation else "", rounds=rounds)
@@ -125,26 +136,29 @@ class Team:
                                       subtask: Callable[[int, tuple[str, ...], int], object],
                                       allowed_start: int, allowed_end: int, snapshot: DocumentSnapshot,
                                       report: StepReporter, max_rounds: int | None = None, candidates: int = 1,
-                                      focus: tuple[int, int] | None = None,
+                                      focus: tuple[int, int] | None = None, run_code: bool | None = None,
+                                      examples: tuple[WrittenExample, ...] = (),
                                       ) -> tuple[object, Verification | None, int]:
         """Rounds of propose -> verify until review accepts; returns (proposal or last reason, verdict, rounds).
 
         With several candidates per round, generation proposes them one after another (each sampled differently)
-        and review verifies each; the first whose examples pass ends the round at once, otherwise review chooses
-        among the accepted ones (``choose_candidate``). A round with none accepted sends its reasons to the next.
-        Once a fix is in hand, no further candidate is asked when the deadline leaves too little time for one.
+        and review verifies each (running the examples where ``run_code``); the first that passes all it ran ends
+        the round at once, otherwise review chooses among every accepted one so far (``choose_candidate``: evidence,
+        then agreement, then size). A round with none accepted, or whose candidates all failed a written example,
+        sends its reasons (what they gave) to the next. Once a fix is in hand, no further candidate is asked when
+        the deadline leaves too little time for one.
         """
         rejections: tuple[str, ...] = ()
         bound = self.graph.max_rounds("generation", "review") or 1
         max_rounds = min(max_rounds, bound) if max_rounds else bound
+        pool: list[tuple[Proposal, Verification]] = []  # every accepted candidate of every round
+        slowest = 0.0
         for round_number in range(1, max_rounds + 1):
-            tried: list[tuple[Proposal, Verification]] = []
             reasons: list[str] = []
             failures: list[AgentFailed] = []
-            slowest = 0.0
             for candidate in range(1, candidates + 1):
                 remaining = task.remaining()
-                if tried and remaining is not None and remaining < 1.5 * slowest:
+                if pool and remaining is not None and remaining < 1.5 * slowest:
                     break  # another candidate would risk the deadline and lose the fix already in hand
                 began = asyncio.get_running_loop().time()
                 which = f", candidate {candidate} of {candidates}" if candidates > 1 else ""
@@ -158,7 +172,8 @@ class Team:
                     continue
                 report(f"review: verifying round {round_number}{which}")
                 verification = (await task.request(
-                    K.SUBTASK_VERIFY, VerifyPatch(snapshot, proposal, allowed_start, allowed_end, focus))
+                    K.SUBTASK_VERIFY, VerifyPatch(snapshot, proposal, allowed_start, allowed_end, focus, run_code,
+                                                  examples))
                 ).payload_as(Verification)
                 slowest = max(slowest, asyncio.get_running_loop().time() - began)
                 votes: list[Output[Proposal | Verification]] = [
@@ -168,16 +183,22 @@ class Team:
                 ]
                 (decision,) = self.graph.merge_by_weight(votes)
                 if decision.verdict is Verdict.PROPOSE and verification.accepted:
-                    tried.append((proposal, verification))
-                    if candidates == 1 or verification.examples == "passed":
+                    pool.append((proposal, verification))
+                    reasons += [f"it gave: {failure}" for failure in verification.written_failures]
+                    if candidates == 1 or settled(verification):
                         break
                 else:
                     reasons.append(verification.reason)
-            if len(failures) == candidates:  # not one proposal this round: the model itself is failing
+            if len(failures) == candidates and not pool:  # not one proposal yet: the model itself is failing
                 raise failures[0]
-            chosen = choose_candidate([verification for _, verification in tried])
-            if chosen is not None:
-                proposal, verification = tried[chosen]
+            chosen = choose_candidate([verification for _, verification in pool])
+            # Another round only when execution spoke against every candidate so far (a written example failed):
+            # it hears what they gave. Otherwise the best by evidence, agreement and size is the answer.
+            remaining = task.remaining()
+            out_of_time = remaining is not None and remaining < 1.5 * slowest
+            if chosen is not None and (settled(pool[chosen][1]) or not pool[chosen][1].written_failures
+                                       or round_number == max_rounds or out_of_time):
+                proposal, verification = pool[chosen]
                 return proposal, verification, round_number
             rejections += tuple(dict.fromkeys(reasons))
         return (rejections[-1] if rejections else "nothing proposed"), None, max_rounds

@@ -19,6 +19,7 @@ from ..syntax.code_units import target_node, unit_node_at
 from . import prompts
 from .payloads import Explanation, FixRequest
 from .prompt_context import context_for
+from .written_examples import EXAMPLES_SCHEMA, function_name_at, parse_examples
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +47,16 @@ class DiagnosisAgent:
         if cause_is_known(request):
             return Explanation(f"Syntax error: {request.message}.", target.start_byte, target.end_byte)
         target_text = snapshot.source[target.start_byte:target.end_byte].decode("utf-8", "surrogatepass")
+        examples_of = function_name_at(snapshot, target.start_byte, target.end_byte) if request.run_code else None
+        schema = prompts.EXPLAIN_SCHEMA if not examples_of else {
+            **prompts.EXPLAIN_SCHEMA, "properties": {"cause": {"type": "string", "maxLength": 400},
+                                                     "line": {"type": "string", "maxLength": 200},
+                                                     "examples": EXAMPLES_SCHEMA}}
         answer = await self.llm.complete_json(
             prompts.explain(context_for(snapshot, target.start_byte, target.end_byte), target_text,
-                            _describe(request)),
-            prompts.EXPLAIN_SCHEMA, task_id=task_id, max_tokens=200)
+                            _describe(request), examples_of),
+            schema, task_id=task_id, max_tokens=360 if examples_of else 200)
+        examples = parse_examples(answer.get("examples"), examples_of)
         cause = str(answer.get("cause") or "").strip() or request.message
         suspect = str(answer.get("line") or "").strip()
         start, end = target.start_byte, target.end_byte
@@ -61,7 +68,7 @@ class DiagnosisAgent:
             if widened is not None and (unit is None or (unit.start_byte <= widened.start_byte
                                                          and widened.end_byte <= unit.end_byte)):
                 start, end = widened.start_byte, widened.end_byte
-        return Explanation(cause, start, end, suspect)
+        return Explanation(cause, start, end, suspect, examples)
 
 
 def cause_is_known(request: FixRequest) -> bool:

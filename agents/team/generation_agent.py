@@ -25,8 +25,10 @@ from .prompt_context import context_for
 
 log = logging.getLogger(__name__)
 
-CANDIDATES = (("suspect", 0.0), ("plain", 0.0), ("cause", 0.0), ("suspect", 0.5), ("plain", 0.5))
-"""How candidate fixes differ (``team.fixCandidates``): which lead from diagnosis each is given, and its temperature."""
+CANDIDATES = (("unguided", 0.0), ("suspect", 0.0), ("cause", 0.0), ("unguided", 0.5), ("suspect", 0.5))
+"""How candidate fixes differ (``team.fixCandidates``): which lead from diagnosis each is given, and its temperature.
+The first is always the unguided whole-unit repair — the function rewritten from the diagnostic alone, what one
+direct call would answer — so that diagnosis's leads are added to it, never substituted for it."""
 
 
 class GenerationAgent:
@@ -47,12 +49,25 @@ class GenerationAgent:
         request, explanation = subtask.request, subtask.explanation
         snapshot = request.snapshot
         start, end = explanation.target_start, explanation.target_end
-        target = decode(snapshot.source[start:end])
-        messages = prompts.propose_fix(context_for(snapshot, start, end), _dedented_first_line(snapshot, start, target),
-                                       request.message, fix_hint(subtask), subtask.rejections,
-                                       _whole_unit_subject(snapshot, start, end))
+        style = candidate_style(subtask)
+        unit = unit_node_at(snapshot, start, end)
+        subject = _whole_unit_subject(snapshot, unit.start_byte, unit.end_byte) if unit is not None else None
+        if style == "unguided" and unit is not None and subject is not None:
+            start, end = unit.start_byte, unit.end_byte
+            diagnostic = request.message if not request.known_cause else f"{request.message} ({request.known_cause})"
+            messages = prompts.repair_unit(context_for(snapshot, start, end), subject, diagnostic, subtask.rejections)
+        else:
+            target = decode(snapshot.source[start:end])
+            messages = prompts.propose_fix(context_for(snapshot, start, end),
+                                           _dedented_first_line(snapshot, start, target), request.message,
+                                           fix_hint(subtask), subtask.rejections,
+                                           _whole_unit_subject(snapshot, start, end))
         reply = await self.llm.complete(messages, task_id=task_id, temperature=fix_temperature(subtask))
-        return Proposal(fix_patch(snapshot, start, end, reply.text, reply.truncated), f"round {subtask.round}")
+        if (start, end) != (explanation.target_start, explanation.target_end) and not _defines(
+                snapshot, start, end, code_of_reply(reply.text, snapshot.language_name, reply.truncated)):
+            start, end = explanation.target_start, explanation.target_end  # it answered the lines, not the unit
+        return Proposal(fix_patch(snapshot, start, end, reply.text, reply.truncated),
+                        f"round {subtask.round}, {style}")
 
     async def generate(self, request: GenerateRequest, task_id: str) -> Proposal:
         snapshot = request.snapshot
@@ -98,6 +113,12 @@ def fix_patch(snapshot, start: int, end: int, reply: str, truncated: bool = Fals
     return Patch(snapshot.uri, snapshot.version, start, end, fit_replacement(snapshot, start, end, code))
 
 
+def candidate_style(subtask: ProposeFix) -> str:
+    """Which kind of candidate this is: "unguided" (the whole unit from the diagnostic alone), "suspect", "cause"
+    or "known" (a cause that came with the diagnostic, stated as fact)."""
+    return _candidate_plan(subtask)[subtask.candidate - 1][2]
+
+
 def fix_hint(subtask: ProposeFix) -> str:
     """What diagnosis found, as this candidate is told it. A known cause (our review's, the parser's) is a fact. A
     cause the model guessed is often wrong and, stated as fact, leads a small model astray: the candidates get it
@@ -111,20 +132,23 @@ def fix_temperature(subtask: ProposeFix) -> float:
     return min(1.0, 0.2 * (subtask.round - 1) + _candidate_plan(subtask)[subtask.candidate - 1][1])
 
 
-def _candidate_plan(subtask: ProposeFix) -> list[tuple[str, float]]:
-    """(hint, temperature) for candidates 1..n: the leads first at temperature 0, then the same leads sampled
-    warmer; a candidate that would repeat an earlier one's request exactly is sampled warmer still."""
+def _candidate_plan(subtask: ProposeFix) -> list[tuple[str, float, str]]:
+    """(hint, temperature, style) for candidates 1..n: the unguided repair first, then diagnosis's leads at
+    temperature 0, then the same sampled warmer; a candidate that would repeat an earlier one's request exactly is
+    sampled warmer still. A known cause (the parser's, our review's) is stated as fact to the led candidates."""
     request, explanation = subtask.request, subtask.explanation
-    plan: list[tuple[str, float]] = []
+    plan: list[tuple[str, float, str]] = []
     for number in range(max(subtask.candidate, 1)):
-        if cause_is_known(request):
-            hint, temperature = f"Cause: {explanation.cause}", 0.0
+        style, temperature = CANDIDATES[number % len(CANDIDATES)]
+        if style == "unguided":
+            hint = ""
+        elif cause_is_known(request):
+            style, hint, temperature = "known", f"Cause: {explanation.cause}", 0.0
         else:
-            style, temperature = CANDIDATES[number % len(CANDIDATES)]
             hint = _lead(style, explanation)
-        while (hint, temperature) in plan:
+        while any((hint, temperature, style) == (h, t, s) for h, t, s in plan):
             temperature = round(temperature + 0.3, 2)
-        plan.append((hint, temperature))
+        plan.append((hint, temperature, style))
     return plan
 
 
@@ -191,6 +215,15 @@ def _definition_named(snapshot, name: str | None, code: str) -> str:
             return data[line_start:whole.end_byte].decode("utf-8", "surrogatepass")
         stack.extend(node.named_children)
     return code
+
+
+def _defines(snapshot, start: int, end: int, code: str) -> bool:
+    """Whether ``code`` holds the definition of the unit ``[start, end)`` (a model asked for the whole function
+    sometimes answers only the lines it changed: those replace the target, not the function)."""
+    name = _unit_name(snapshot, start, end)
+    return name is not None and _definition_named(snapshot, name, code) != code or any(
+        line.lstrip().startswith((f"def {name}(", f"async def {name}(", f"class {name}"))
+        for line in code.splitlines())
 
 
 def _char_boundary(source: bytes, offset: int) -> int:

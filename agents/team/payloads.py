@@ -26,19 +26,36 @@ class FixRequest:
     code: str | None = None
     known_cause: str | None = None
     """An explanation that came with the diagnostic (e.g. our review's), so diagnosis need not ask again."""
+    run_code: bool | None = None
+    """Whether the user allows running code for this request (the server's ``may_run_code``): then examples are
+    written and every candidate runs them in the sandbox. None: the team's default (``Team(run_doctests=...)``)."""
 
     def summary(self) -> str:
         return f"fix {self.source or 'diagnostic'}: {self.message[:50]} @{self.start_byte} v{self.snapshot.version}"
 
 
 @dataclass(frozen=True)
+class WrittenExample:
+    """An executable check diagnosis wrote from the docstring and the diagnostic, as data: the text between the
+    call's parentheses (Python literals only) and the expected result as a Python literal."""
+
+    args: str
+    expected: str
+
+    def call(self, function_name: str) -> str:
+        return f"{function_name}({self.args})"
+
+
+@dataclass(frozen=True)
 class Explanation:
-    """Diagnosis's answer: the cause in words and the node an edit may replace."""
+    """Diagnosis's answer: the cause in words and the node an edit may replace (a guess: never a constraint), and
+    the examples it wrote when code may run."""
 
     cause: str
     target_start: int
     target_end: int
     suspect: str = ""
+    examples: tuple[WrittenExample, ...] = ()
 
     def summary(self) -> str:
         return f"{self.cause[:60]} -> bytes {self.target_start}-{self.target_end}"
@@ -94,8 +111,17 @@ class Verification:
     reason: str
     edits: tuple[ByteEdit, ...] = ()
     examples: str = ""
-    """The verdict of the function's own examples when they were run (``team.runDoctests``): "passed", "failed" or
+    """The verdict of the function's own examples when they were run (``team.runCode``): "passed", "failed" or
     "inconclusive"; empty when they were not run."""
+    written_passed: int = 0
+    written_failures: tuple[str, ...] = ()
+    """Diagnosis's written examples this candidate passed, and what it gave on those it failed (worded for the
+    next round of generation: "f(2) returns 3, expected 4")."""
+
+    @property
+    def evidence(self) -> tuple[int, int]:
+        """How strongly execution supports it, higher is better: (own examples passed, written examples passed)."""
+        return ({"passed": 2, "inconclusive": 1, "": 1}.get(self.examples, 0), self.written_passed)
 
     def summary(self) -> str:
         return ("accepted: " if self.accepted else "rejected: ") + self.reason[:60]
@@ -171,6 +197,10 @@ class VerifyPatch:
     allowed_end: int
     focus: tuple[int, int] | None = None
     """The range of the diagnostic being fixed: a definition whose header it touches may change its parameters."""
+    run_code: bool | None = None
+    """Whether the candidate may be run (None: the review agent's own default)."""
+    examples: tuple[WrittenExample, ...] = ()
+    """Diagnosis's written examples, run on the candidate when ``run_code``."""
 
     def summary(self) -> str:
         return f"verify {self.proposal.summary()}"

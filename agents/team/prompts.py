@@ -47,14 +47,35 @@ def _system(role: str) -> dict[str, str]:
                                          "Answer exactly what is asked, briefly."}
 
 
-def explain(context: PromptContext, target: str, diagnostic: str) -> Messages:
+def explain(context: PromptContext, target: str, diagnostic: str, examples_of: str | None = None) -> Messages:
+    """The cause and the line; with ``examples_of`` (a function name, when code may run) also up to three examples
+    of its correct behaviour, as data: a call with literal arguments and the literal it should return."""
+    examples = ""
+    if examples_of:
+        examples = (f", \"examples\": up to 3 calls of {examples_of} that show what it should do, as its docstring "
+                    f"says, each {{\"call\": \"{examples_of}(...)\" with only literal arguments, \"returns\": the "
+                    "correct result as a Python literal}")
     return [
         _system("diagnosis agent"),
         {"role": "user", "content": (
             f"{context.render()}\n\nA tool reports this problem in the code below:\n{diagnostic}\n\n"
             f"```{context.language}\n{target}\n```\n\n"
             "What causes it? Reply in JSON: {\"cause\": one or two sentences, "
-            "\"line\": the one line of code that must change, copied exactly}."
+            f"\"line\": the one line of code that must change, copied exactly{examples}}}."
+        )},
+    ]
+
+
+def repair_unit(context: PromptContext, subject: str, diagnostic: str, rejections: tuple[str, ...]) -> Messages:
+    """The unguided whole-unit repair: what one direct call would be asked — the code and the problem, no cause
+    from diagnosis, the whole function back (its shape may change)."""
+    earlier = _earlier(rejections)
+    return [
+        _system("programmer"),
+        {"role": "user", "content": (
+            f"{context.render()}\n\nProblem in {subject}: {diagnostic}{earlier}\n\n"
+            f"Rewrite this code so the problem is gone: find the bug and fix it. Reply with the complete fixed "
+            f"{subject.split(' ', 1)[1]} in one ```{context.language} block, nothing else."
         )},
     ]
 
@@ -64,11 +85,7 @@ def propose_fix(context: PromptContext, target: str, diagnostic: str, hint: str,
     """Ask for the corrected code. ``hint`` is what diagnosis offers (a suspect line, or a cause), worded by the
     caller as sure or as a guess; ``subject`` names the function when the target is the whole function the context
     already shows (then it is not sent twice), else the target code is shown and exactly it is asked back."""
-    earlier = ""
-    if rejections:
-        earlier = "\n\nEarlier attempts were rejected:\n" + "\n".join(f"- {reason}" for reason in rejections[-3:])
-        if any("identical" in reason for reason in rejections[-3:]):
-            earlier += "\nThe code is wrong as it stands: something in it must change."
+    earlier = _earlier(rejections)
     hint = f"\n{hint}" if hint else ""
     if subject is not None:
         what, code = f"the corrected {subject}", ""
@@ -84,6 +101,16 @@ def propose_fix(context: PromptContext, target: str, diagnostic: str, hint: str,
             f"{code}"
         )},
     ]
+
+
+def _earlier(rejections: tuple[str, ...]) -> str:
+    """Why the last attempts were rejected (what they gave, when examples ran), for the next round."""
+    if not rejections:
+        return ""
+    earlier = "\n\nEarlier attempts were rejected:\n" + "\n".join(f"- {reason}" for reason in rejections[-3:])
+    if any("identical" in reason for reason in rejections[-3:]):
+        earlier += "\nThe code is wrong as it stands: something in it must change."
+    return earlier
 
 
 def generate(context: PromptContext, kind: str, instruction: str, target: str) -> Messages:

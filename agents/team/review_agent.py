@@ -35,6 +35,7 @@ from . import prompts
 from .payloads import Finding, ReviewRequest, UnitReview, Verification, VerifyPatch
 from .prompt_context import review_context
 from .review_cache import ReviewCache
+from .written_examples import run_written
 
 log = logging.getLogger(__name__)
 _SEVERITIES = {"error", "warning", "info"}
@@ -59,9 +60,12 @@ class ReviewAgent:
             context.reply(await self.review(message.payload_as(ReviewRequest), context.task_id))
 
     async def check(self, subtask: VerifyPatch) -> Verification:
-        """:meth:`verify`, then — when enabled — the patched function's own examples."""
+        """:meth:`verify`, then — where code may run (``subtask.run_code``, else the agent's default) — the patched
+        function's own examples (failing one rejects it) and diagnosis's written examples (each failure is kept
+        with what it gave: it ranks the candidate lower and goes back to generation, see :func:`choose_candidate`)."""
         verification = self.verify(subtask)
-        if not verification.accepted or not self.run_examples:
+        run_code = self.run_examples if subtask.run_code is None else subtask.run_code
+        if not verification.accepted or not run_code:
             return verification
         snapshot = subtask.snapshot
         unit = innermost_unit(snapshot, subtask.allowed_start, subtask.allowed_end)
@@ -72,7 +76,14 @@ class ReviewAgent:
         if run.failed:
             return Verification(False, f"the fixed {unit.name} fails its own examples: {run.summary}",
                                 examples=run.verdict)
-        return replace(verification, reason=f"{verification.reason}; {run.summary}", examples=run.verdict)
+        verification = replace(verification, reason=f"{verification.reason}; {run.summary}", examples=run.verdict)
+        if not subtask.examples:
+            return verification
+        passed, failures, ran = await run_written(patched, unit.name, subtask.examples, _local_path(snapshot.uri),
+                                                  min(5.0, self.examples_timeout_s))
+        said = f"{passed} of {ran} written example(s) pass" + (f" ({failures[0]})" if failures else "")
+        return replace(verification, reason=f"{verification.reason}; {said}", written_passed=passed,
+                       written_failures=failures)
 
     @staticmethod
     def verify(subtask: VerifyPatch) -> Verification:
@@ -115,18 +126,23 @@ class ReviewAgent:
 def choose_candidate(verifications: Sequence[Verification]) -> int | None:
     """Review's choice among one round's candidate fixes (their verifications, in the order proposed).
 
-    Only accepted ones count. One whose examples passed wins; otherwise the change most candidates agree on (small
-    models that sample the same fix several times are more often right), then the smallest change, then the earliest
-    (the coolest sample). None when none was accepted.
+    Only accepted ones count. First by evidence: the function's own examples passed, then the most of diagnosis's
+    written examples passed (:attr:`Verification.evidence`); then the change most candidates agree on (small models
+    that sample the same fix several times are more often right), then the smallest change, then the earliest (the
+    unguided repair, the coolest sample). None when none was accepted.
     """
     accepted = [(index, v) for index, v in enumerate(verifications) if v.accepted]
     if not accepted:
         return None
-    for index, verification in accepted:
-        if verification.examples == "passed":
-            return index
     votes = Counter(_change_key(v) for _, v in accepted)
-    return min(accepted, key=lambda item: (-votes[_change_key(item[1])], _change_size(item[1]), item[0]))[0]
+    return min(accepted, key=lambda item: (tuple(-e for e in item[1].evidence), -votes[_change_key(item[1])],
+                                           _change_size(item[1]), item[0]))[0]
+
+
+def settled(verification: Verification) -> bool:
+    """Whether no further candidate is needed: accepted, and what was run of it all passed (something ran)."""
+    return verification.accepted and not verification.written_failures and (
+        verification.examples == "passed" or verification.written_passed > 0)
 
 
 def _change_key(verification: Verification) -> tuple:

@@ -100,7 +100,7 @@ def fix_request(text: str) -> FixRequest:
 
 async def test_with_doctests_the_first_candidate_whose_examples_pass_is_offered(make_llm_client, scripted_llm):
     scripted_llm.script(Rule(EXPLAIN, last_user="What causes it"),
-                        Rule(f"```python\n{WRONG}\n```", last_user="suspects this line"),
+                        Rule(f"```python\n{WRONG}\n```", last_user="complete fixed function `lis`"),
                         Rule(f"```python\n{RIGHT}\n```", last_user="Rewrite"))
     async with Team(make_llm_client(), deadline_s=60, fix_candidates=3, run_doctests=True) as team:
         result = await team.explain_and_fix(fix_request(BUGGY))
@@ -109,8 +109,8 @@ async def test_with_doctests_the_first_candidate_whose_examples_pass_is_offered(
     assert "its 2 example(s) pass" in result.reason
     proposals = [r for r in scripted_llm.completions if "Rewrite" in r.last_user_message]
     assert len(proposals) == 2, "it stops at the first candidate that passes"
-    assert "suspects this line" in proposals[0].last_user_message
-    assert "suspects" not in proposals[1].last_user_message, "the second candidate is asked differently"
+    assert "suspects" not in proposals[0].last_user_message, "the first candidate is the unguided repair"
+    assert "suspects this line" in proposals[1].last_user_message, "the second is led by diagnosis"
 
 
 async def test_a_fix_whose_examples_fail_is_never_offered_and_the_next_round_hears_why(make_llm_client,

@@ -49,17 +49,20 @@ async def team(llm_client):
         yield team
 
 
-async def test_a_guessed_cause_is_a_lead_and_the_whole_file_reply_replaces_only_the_function(team, scripted_llm):
+async def test_a_guessed_cause_is_a_lead_and_the_whole_file_reply_replaces_only_the_function(llm_client,
+                                                                                             scripted_llm):
     scripted_llm.script(Rule(GUESS, last_user="What causes it"),
                         Rule(f"Here it is:\n```python\n{FIXED}\nprint(to_base(31, 16))\n```", last_user="Rewrite"))
     fix = request()
-    result = await team.explain_and_fix(fix)
+    async with Team(llm_client, deadline_s=30, fix_candidates=2) as team:
+        result = await team.explain_and_fix(fix)
     assert result.ok, result.reason
     assert applied(fix, result.edits) == FIXED, "the reply's import and usage line are not pasted into the file"
-    prompt = scripted_llm.completions[-1].last_user_message
-    assert "suspects this line: `result = result + alphabet[i]`" in prompt and "may be elsewhere" in prompt
-    assert "num == 0" not in prompt, "a guessed cause is not stated as fact"
-    assert prompt.count("def to_base") == 1, "the function is in the context once, not repeated"
+    unguided, led = (r.last_user_message for r in scripted_llm.completions if "Rewrite" in r.last_user_message)
+    assert "suspects" not in unguided and "num == 0" not in unguided, "the first candidate has no lead at all"
+    assert "suspects this line: `result = result + alphabet[i]`" in led and "may be elsewhere" in led
+    assert "num == 0" not in led, "a guessed cause is not stated as fact"
+    assert all(prompt.count("def to_base") == 1 for prompt in (unguided, led)), "the function is sent once"
 
 
 async def test_a_known_cause_is_stated_as_the_cause(team, scripted_llm):
@@ -68,7 +71,7 @@ async def test_a_known_cause_is_stated_as_the_cause(team, scripted_llm):
     result = await team.explain_and_fix(fix)
     assert result.ok and applied(fix, result.edits) == FIXED
     assert len(scripted_llm.completions) == 1, "a known cause needs no diagnosis call"
-    assert "Cause: The digits are appended in reverse order." in scripted_llm.completions[0].last_user_message
+    assert "The digits are appended in reverse order." in scripted_llm.completions[0].last_user_message
 
 
 async def test_an_unchanged_answer_is_rejected_and_the_next_round_is_told_something_must_change(team, scripted_llm):
@@ -96,8 +99,10 @@ async def test_candidates_are_asked_differently_and_never_repeat_a_request(llm_c
     assert len(asked) == 8 and len(set(asked)) == 8, "no candidate is a repeat (it would come from the reply cache)"
     guessed, stated = asked[:4], asked[4:]
     assert any("first look suggests" in prompt for prompt, _ in guessed), "the guessed cause is one candidate's lead"
-    assert all("Cause: The digits come out reversed." in prompt for prompt, _ in stated)
-    assert [temperature for _, temperature in stated] == [0.0, 0.3, 0.6, 0.9]
+    assert all("The digits come out reversed." in prompt for prompt, _ in stated)
+    assert all("Cause: The digits come out reversed." in prompt for prompt, _ in stated[1:3])
+    assert "Cause:" not in stated[0][0] and "Cause:" not in stated[3][0], "the unguided repairs, cool and warm"
+    assert [temperature for _, temperature in stated] == [0.0, 0.0, 0.3, 0.5]
 
 
 CLAMP = '''def is_palindrome(word):

@@ -22,7 +22,9 @@ def test_a_valid_graph_override_is_kept_and_builds_the_graph_the_team_uses():
     assert settings.team == TeamSettings(graph=OVERRIDE, fix_candidates=3, run_doctests=False)
     graph = graph_from_settings(settings.team.graph)
     assert graph.weight("review", "generation") == 0.5 and graph.max_rounds("generation", "review") == 5
-    assert to_json(settings)["team"] == {"graph": OVERRIDE, "fixCandidates": 3, "runDoctests": False}
+    shown = to_json(settings)["team"]
+    assert {key: shown[key] for key in ("graph", "fixCandidates", "runDoctests", "runCode")} == {
+        "graph": OVERRIDE, "fixCandidates": 3, "runDoctests": False, "runCode": "onRequest"}
 
 
 def test_an_invalid_graph_override_names_team_graph_lists_every_problem_and_keeps_the_default():

@@ -57,5 +57,7 @@ export function currentSettings(resource?: vscode.Uri): Json {
   for (const key of ["llm", "syntax", "review", "inline", "team", "logLevel"]) {
     section[key] = config.get(key);
   }
+  // The server runs code on save only in a workspace the user trusts, and never in an untrusted one.
+  section.workspaceTrusted = vscode.workspace.isTrusted;
   return serverSettings(section);
 }
