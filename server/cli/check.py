@@ -17,11 +17,15 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 
 from metagpt_lsp.agents.syntax import language_for
+
+if TYPE_CHECKING:
+    from .check_batch import BatchOptions
 
 _SKIPPED_DIRS = {".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__", ".tox", "build", "dist"}
 _SEVERITY = {1: "error", 2: "warning", 3: "info", 4: "hint"}
@@ -227,13 +231,19 @@ async def check_files(files: list[Path], timeout: float, log_level: str,
 
 def run_check(paths: list[str], timeout: float = 600.0, log_level: str = "warning", fix: bool = False,
               review_all: bool = False,
-              apply: bool = False) -> int:
+              apply: bool = False, batch: BatchOptions | None = None) -> int:
+    """Check ``paths``: through the real server over LSP, or with ``batch`` options as tasks on the batch engine
+    (``check_batch``: Dask workers, ``--results``, ``--diff``, JSON/SARIF)."""
     files, complaints = collect_files(paths)
     for complaint in complaints:
         print(complaint, file=sys.stderr)
     if not files:
         print("nothing to check", file=sys.stderr)
         return 2
+    if batch is not None:
+        from .check_batch import run_batch
+
+        return run_batch(files, complaints, batch)
     reports, problems = asyncio.run(check_files(files, timeout, log_level, fix or apply, review_all))
     remaining = 0
     for report in reports:

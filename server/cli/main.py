@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import BinaryIO, cast
+from typing import Any, BinaryIO, cast
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,7 +41,25 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--all", action="store_true", dest="review_all",
                        help="review every function and class, not only what changed since HEAD")
     check.add_argument("--timeout", type=float, default=600.0,
-                       help="seconds to wait for one answer of the server (default 600)")
+                       help="seconds to wait for one answer of the server; with the batch engine, for one file's "
+                            "task (default 600)")
+    batch = check.add_argument_group(
+        "whole repositories", "any of these runs the files as tasks of the batch engine: the agent team as a "
+        "library on Dask workers (pip install 'metagpt-lsp[distributed]' for --jobs N > 1 and --scheduler)")
+    batch.add_argument("--jobs", type=int, default=1, metavar="N",
+                       help="worker processes on this machine (a Dask LocalCluster); 1: no Dask (default)")
+    batch.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run on an existing Dask cluster")
+    batch.add_argument("--endpoint", action="append", default=[], metavar="URL",
+                       help="an OpenAI-compatible base URL; repeat it to share the files out over several")
+    batch.add_argument("--model", help="the model to ask for at the endpoints (like llm.model)")
+    batch.add_argument("--settings", metavar="FILE.json", help="settings JSON whose llm.endpoints/llm.model to use")
+    batch.add_argument("--results", metavar="FILE.jsonl",
+                       help="append each file's result here as it finishes; a rerun skips what the file holds")
+    batch.add_argument("--diff", metavar="REF",
+                       help="pull-request mode: review only the units that changed between REF and the working tree")
+    batch.add_argument("--format", choices=["text", "json", "sarif"], default="text", dest="output_format",
+                       help="findings as text lines (default), one JSON document, or SARIF 2.1.0")
+    batch.add_argument("--retries", type=int, default=2, help="tries again for a file whose task failed (default 2)")
     team = commands.add_parser(
         "team", help="print the agents' cooperation graph (agents, weighted edges, round bounds)",
         description="Print the cooperation graph the server would use, with the team.graph override of a settings "
@@ -66,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         from .check import run_check
 
         return run_check(args.paths, timeout=args.timeout, log_level=args.log_level, fix=args.fix, apply=args.apply,
-                         review_all=args.review_all)
+                         review_all=args.review_all, batch=batch_options(args))
     if args.command == "team":
         from .team_graph import run_team
 
@@ -78,6 +96,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.port <= 0 or args.port > 65535:
         parser.error(f"--port must be between 1 and 65535, not {args.port}")
     return serve(args)
+
+
+def batch_options(args: argparse.Namespace) -> Any:
+    """The batch engine's options when any of its flags is given; None for today's check over LSP."""
+    if not (args.jobs > 1 or args.scheduler or args.endpoint or args.results or args.diff or args.settings
+            or args.model or args.output_format != "text"):
+        return None
+    from .check_batch import BatchOptions
+
+    return BatchOptions(jobs=args.jobs, scheduler=args.scheduler, endpoints=args.endpoint, model=args.model,
+                        settings=args.settings, results=args.results, diff=args.diff,
+                        output_format=args.output_format, fix=args.fix, apply=args.apply, review_all=args.review_all,
+                        task_timeout_s=args.timeout, retries=args.retries)
 
 
 def serve(args: argparse.Namespace) -> int:
