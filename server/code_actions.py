@@ -16,13 +16,12 @@ from typing import Any
 from lsprotocol import types
 from pygls.exceptions import JsonRpcContentModified
 
-from metagpt_lsp.agents.syntax import innermost_unit
-from metagpt_lsp.agents.team import generation_site
-from metagpt_lsp.agents.syntax import DocumentSnapshot, TextPosition
-from metagpt_lsp.agents.team import FixRequest
+from metagpt_lsp.agents.syntax import DocumentSnapshot, TextPosition, innermost_unit
+from metagpt_lsp.agents.team import FixRequest, generation_site
 
 from .progress_reporting import TaskProgress
-from .review_on_save import SOURCE as REVIEW_SOURCE, review_document
+from .review_on_save import SOURCE as REVIEW_SOURCE
+from .review_on_save import review_document
 from .settings import may_run_code
 from .workspace_edits import StaleResult, workspace_edit
 
@@ -199,7 +198,8 @@ async def run_action(server: Any, data: dict[str, Any]) -> types.WorkspaceEdit |
         position = server.converter.structure(data["position"], types.Position)
         cursor = _offset(snapshot, position)
         unit = innermost_unit(snapshot, cursor, cursor)
-        await review_document(server, uri, (unit,) if unit else (), title=f"Reviewing {unit.name if unit else ''}")
+        await review_document(server, uri, (unit,) if unit else (), title=f"Reviewing {unit.name if unit else ''}",
+                              may_run_code=may_run_code(server.settings, on_save=False))
         return None
     server.document_tasks.track(uri, "action")
     team = await server.team_host.team()
@@ -218,7 +218,6 @@ async def run_action(server: Any, data: dict[str, Any]) -> types.WorkspaceEdit |
         raise ValueError(f"unknown code action {kind!r}")
     async with TaskProgress(server, title) as progress:
         result = await run(request, progress.report)
-    server.last_result = result
     if not result.ok:
         server.tell_user(f"{title}: no safe result — {result.reason}" +
                          (f"\nCause: {result.explanation}" if result.explanation else ""))
@@ -240,7 +239,7 @@ async def review_file(server: Any, data: Any) -> int:
     server.document_tasks.track(uri, "review")
     whole = bool(data.get("all"))
     result = await review_document(server, uri, whole_file=whole, title="Reviewing the file" if whole else
-                                   "Reviewing changed code")
+                                   "Reviewing changed code", may_run_code=may_run_code(server.settings, on_save=False))
     return len(result.findings) if result is not None else 0
 
 

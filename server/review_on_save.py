@@ -2,8 +2,11 @@
 
 A save starts a review task for the document (cancelling the one in flight). The git hunks are mapped onto units
 of the saved snapshot; units reviewed before (same text, same model, same prompt) come from the review cache
-without a request. Findings become diagnostics (source ``metagpt-review``) stamped with the saved version — dropped
-if the document changed meanwhile — and ride along with later edits as long as the code they quote is still there.
+without a request. Only findings that survived cross-examination become diagnostics (source ``metagpt-review``):
+Error or Warning when a claimed input really ran red, Information when review and diagnosis agree but nothing ran,
+Hint (``team.review.unconfirmed``) or nothing otherwise; ``data`` carries the evidence. They are stamped with the
+saved version — dropped if the document changed meanwhile — and ride along with later edits as long as the code
+they quote is still there. Claimed inputs run only when the caller says code may run (``may_run_code``).
 """
 
 from __future__ import annotations
@@ -25,27 +28,39 @@ log = logging.getLogger(__name__)
 PRODUCER = "review"
 SOURCE = "metagpt-review"
 _SEVERITIES = {"error": types.DiagnosticSeverity.Error, "warning": types.DiagnosticSeverity.Warning,
-               "info": types.DiagnosticSeverity.Information}
+               "info": types.DiagnosticSeverity.Information, "hint": types.DiagnosticSeverity.Hint}
 _CARRY_WINDOW_LINES = 30
 
 
 def finding_diagnostic(snapshot: DocumentSnapshot, finding: Any) -> types.Diagnostic:
+    from metagpt_lsp.agents.team import evidence_data
+
     return types.Diagnostic(
         range=lsp_range(snapshot, finding.start_byte, finding.end_byte),
         message=finding.message,
         severity=_SEVERITIES.get(finding.severity, types.DiagnosticSeverity.Warning),
         source=SOURCE,
         code=finding.code,
-        data={"cause": finding.message, "quote": finding.quote, "unit": finding.unit_name},
+        data={"cause": finding.message, "quote": finding.quote, "unit": finding.unit_name,
+              "evidence": evidence_data(finding)},
     )
 
 
+def review_policy(server: Any) -> Any:
+    """The ``team.review.*`` thresholds as the team takes them."""
+    from metagpt_lsp.agents.team import ReviewPolicy
+
+    review = server.settings.team.review
+    return ReviewPolicy(review.error_confidence, review.warning_confidence, review.information_confidence,
+                        review.unconfirmed)
+
+
 async def review_document(server: Any, uri: str, units: tuple[Any, ...] | None = None,
-                          title: str = "Reviewing changed code", whole_file: bool = False) -> Any:
+                          title: str = "Reviewing changed code", whole_file: bool = False,
+                          may_run_code: bool = False) -> Any:
     """Review ``units`` (default: what changed since HEAD, or every unit with ``whole_file``) of the document's
-    current snapshot; publish findings."""
-    from metagpt_lsp.agents.team import changed_units, every_unit
-    from metagpt_lsp.agents.team import ReviewRequest
+    current snapshot; publish findings. ``may_run_code``: claimed inputs may run in the sandbox."""
+    from metagpt_lsp.agents.team import ReviewRequest, changed_units, every_unit
 
     snapshot = server.documents.get(uri)
     if snapshot is None or snapshot.tree is None:
@@ -62,7 +77,8 @@ async def review_document(server: Any, uri: str, units: tuple[Any, ...] | None =
         return _publish(server, snapshot, [])
     team = await server.team_host.team()
     async with TaskProgress(server, title) as progress:
-        result = await team.review(ReviewRequest(snapshot, tuple(units)), progress.report)
+        result = await team.review(ReviewRequest(snapshot, tuple(units), may_run_code, review_policy(server)),
+                                   progress.report)
     if not result.ok:
         server.tell_user(f"review incomplete: {result.reason}")
     log.info("%s v%d: %s; %d finding(s), %d request(s), %d prompt tokens", uri, snapshot.version, result.reason,

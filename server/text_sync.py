@@ -10,6 +10,7 @@ from . import review_on_save
 from .diagnostics import syntax_diagnostics
 from .documents import SyncProblem
 from .language_server import MetagptLanguageServer
+from .settings import may_run_code
 
 log = logging.getLogger(__name__)
 PRODUCER = "syntax"
@@ -41,7 +42,8 @@ def did_save(server: MetagptLanguageServer, params: types.DidSaveTextDocumentPar
     """A save starts a review of what changed since HEAD (cancelling the review in flight for the document)."""
     uri = params.text_document.uri
     if uri in server.documents and server.settings.review.on_save:
-        server.document_tasks.start(uri, "review", review_on_save.review_document(server, uri))
+        server.document_tasks.start(uri, "review", review_on_save.review_document(
+            server, uri, may_run_code=may_run_code(server.settings, on_save=True)))
 
 
 def did_close(server: MetagptLanguageServer, params: types.DidCloseTextDocumentParams) -> None:

@@ -1,7 +1,7 @@
 """The agent team: the coordinator (``Team``) that splits a request into subtasks for the diagnosis, generation and
 review agents over the broker, the cooperation graph that weighs their votes, the payloads they exchange, their
-prompts and the context those carry, where generation makes sense, and the review cache and git changes that keep
-review to what changed.
+prompts and the context those carry, the cross-examination that turns a finding's votes and evidence into its
+severity, where generation makes sense, and the review cache and git changes that keep review to what changed.
 """
 
 from __future__ import annotations
@@ -19,6 +19,10 @@ _EXPORTS = {
     "FixRequest": ".payloads",
     "GenerateRequest": ".payloads",
     "ReviewRequest": ".payloads",
+    "ReviewPolicy": ".payloads",
+    "Claim": ".payloads",
+    "evidence_data": ".cross_examination",
+    "judge": ".cross_examination",
     "TeamResult": ".payloads",
     "UnitReview": ".payloads",
     "DiagnosisAgent": ".diagnosis_agent",
@@ -35,15 +39,19 @@ if TYPE_CHECKING:
     from .cooperation import CooperationGraph as CooperationGraph
     from .cooperation import GraphError as GraphError
     from .coordinator import Team as Team
+    from .cross_examination import evidence_data as evidence_data
+    from .cross_examination import judge as judge
     from .diagnosis_agent import DiagnosisAgent as DiagnosisAgent
     from .generation_agent import GenerationAgent as GenerationAgent
     from .generation_sites import generation_site as generation_site
     from .git_changes import changed_units as changed_units
     from .git_changes import every_unit as every_unit
     from .graph_settings import graph_from_settings as graph_from_settings
+    from .payloads import Claim as Claim
     from .payloads import Finding as Finding
     from .payloads import FixRequest as FixRequest
     from .payloads import GenerateRequest as GenerateRequest
+    from .payloads import ReviewPolicy as ReviewPolicy
     from .payloads import ReviewRequest as ReviewRequest
     from .payloads import TeamResult as TeamResult
     from .payloads import UnitReview as UnitReview

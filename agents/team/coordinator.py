@@ -3,11 +3,14 @@
 1. **Allocation** — a request opens a task on the broker with one deadline; the cooperation graph routes each
    subtask to the agents that take it (the broker delivers along the graph's edges, nowhere else).
 2. **Decomposition** — explain-and-fix becomes explain -> propose -> verify; generation becomes generate -> verify;
-   review becomes review-units.
+   review becomes review-units (one per unit).
 3. **Collaborative processing** — review verifies each proposal; a rejection goes back to generation with its
-   reason, for at most the graph's round bound of the generation <-> review loop.
+   reason, for at most the graph's round bound of the generation <-> review loop. Review asks diagnosis to
+   challenge its findings (review -> diagnosis) and runs the claimed inputs where code may run.
 4. **Integration** — outputs are merged by the weights of the edges they travelled (``merge_by_weight``): a
-   reviewer's rejection outweighs a proposal; overlapping findings merge into one.
+   reviewer's rejection outweighs a proposal; overlapping findings merge into one, and each finding's severity
+   follows its evidence and its confidence, the merge of review's and diagnosis's votes
+   (:func:`cross_examination.judge`); the trace notes each decision.
 
 Every request ends in one ``TeamResult``: a verified edit, findings, or ``ok=False`` with a reason a user can act
 on. An edit that failed verification is never returned. Cancelling the caller's asyncio task cancels every agent
@@ -30,6 +33,7 @@ from ..llm.client import LlmClient
 from ..syntax.code_units import unit_node_at
 from ..syntax.snapshot import DocumentSnapshot
 from .cooperation import CooperationGraph, Output, Verdict
+from .cross_examination import judge
 from .diagnosis_agent import DiagnosisAgent
 from .generation_agent import GenerationAgent
 from .payloads import (
@@ -232,7 +236,7 @@ class Team:
                 return self._result(task, snapshot.uri, snapshot.version, ok=True, reason="nothing changed")
             report(f"review: {len(request.units)} unit(s)")
             outcomes = await asyncio.gather(*(
-                task.request(K.SUBTASK_REVIEW_UNITS, ReviewRequest(snapshot, (unit,))) for unit in request.units),
+                task.request(K.SUBTASK_REVIEW_UNITS, replace(request, units=(unit,))) for unit in request.units),
                 return_exceptions=True)
             replies: list[Message] = []
             failures: list[AgentFailed | TaskEnded] = []
@@ -249,11 +253,35 @@ class Team:
             merged = self.graph.merge_by_weight(
                 Output("review", (finding.start_byte, finding.end_byte), finding)
                 for unit_review in reviews for finding in unit_review.findings)
-            findings = tuple(decision.value for decision in merged)
+            findings = self._judged(task, [decision.value for decision in merged], request)
             cached = sum(1 for unit_review in reviews if unit_review.cached)
-            summary = f"{len(reviews)} of {len(request.units)} unit(s) reviewed, {cached} from the cache"
+            proposed = sum(len(unit_review.findings) for unit_review in reviews)
+            summary = (f"{len(reviews)} of {len(request.units)} unit(s) reviewed, {cached} from the cache; "
+                       f"{len(findings)} of {proposed} finding(s) survived cross-examination")
             return self._result(task, snapshot.uri, snapshot.version, ok=complete, findings=findings,
                                 reason=f"{summary}: {reason}" if reason else summary)
+
+    def _judged(self, task: TaskScope, proposed: list[Finding], request: ReviewRequest) -> tuple[Finding, ...]:
+        """Integration: each finding's severity from its votes (weighted by the graph) and its evidence; the
+        decision and its reasons go into the task's trace."""
+        kept = []
+        for finding in proposed:
+            judged = judge(self.graph, finding, request.policy)
+            outcome = f"{judged.severity} at confidence {judged.confidence:.2f}" if judged else "dropped"
+            why = judged.evidence if judged else _dropped_because(finding)
+            task.trace.add(asyncio.get_running_loop().time(), None,
+                           note=f"finding in {finding.unit_name} ({finding.quote[:40]!r}): {outcome}: {why}")
+            if judged is not None:
+                kept.append(judged)
+        return tuple(kept)
+
+
+def _dropped_because(finding: Finding) -> str:
+    if finding.execution is not None and finding.execution.verdict == "refuted":
+        return f"running the claimed call refuted it ({finding.execution.value})"
+    if finding.claim is None:
+        return "diagnosis did not answer the challenge"
+    return "diagnosis rejects it" if not finding.claim.real else "its confidence is below every threshold"
 
 
 def _why(error: Exception) -> str:

@@ -1,24 +1,31 @@
 """The diagnosis agent: explains the cause of a diagnostic and picks the smallest node an edit may replace.
 
-It watches ``subtask.explain``. A syntax error of our own needs no model (the parser already said what is wrong);
-neither does a diagnostic that came with its cause (our review's findings carry one). Anything else — a type error,
-a linter's code, a failing test — is one focused question to the model: the cause in a sentence or two and the one
-line that must change. That quoted line, found in the text (never by a model's line number), widens the target
-when the diagnostic itself points elsewhere.
+It watches ``subtask.explain`` and ``subtask.challenge``. To explain: a syntax error of our own needs no model (the
+parser already said what is wrong); neither does a diagnostic that came with its cause (our review's findings carry
+one). Anything else — a type error, a linter's code, a failing test — is one focused question to the model: the
+cause in a sentence or two and the one line that must change. That quoted line, found in the text (never by a
+model's line number), widens the target when the diagnostic itself points elsewhere.
+
+A challenge comes from review (along review -> diagnosis): for each proposed finding, one question — is it a real
+defect, and which call shows it — answered as data (the call's arguments and both results as Python literals), never
+as code. An answer that is not such data counts as no answer: the finding stays unconfirmed.
 """
 
 from __future__ import annotations
 
+import ast
+import asyncio
 import logging
 
 from ..broker.messages import Message, MessageKind
 from ..broker.subscription import HandlerContext
 from ..edits.anchoring import locate_snippet
 from ..llm.client import LlmClient
+from ..llm.errors import LlmBadReply
 from ..syntax.code_units import target_node, unit_node_at
 from . import prompts
-from .payloads import Explanation, FixRequest
-from .prompt_context import context_for
+from .payloads import Challenge, ChallengeAnswer, Claim, Explanation, Finding, FixRequest
+from .prompt_context import context_for, review_context
 from .written_examples import EXAMPLES_SCHEMA, function_name_at, parse_examples
 
 log = logging.getLogger(__name__)
@@ -28,14 +35,33 @@ SYNTAX_SOURCES = frozenset({"metagpt-lsp"})
 
 class DiagnosisAgent:
     name = "diagnosis"
-    watches = (MessageKind.SUBTASK_EXPLAIN,)
+    watches = (MessageKind.SUBTASK_EXPLAIN, MessageKind.SUBTASK_CHALLENGE)
     concurrency = 4
 
     def __init__(self, llm: LlmClient) -> None:
         self.llm = llm
 
     async def handle(self, message: Message, context: HandlerContext) -> None:
-        context.reply(await self.explain(message.payload_as(FixRequest), context.task_id))
+        if message.kind is MessageKind.SUBTASK_CHALLENGE:
+            context.reply(await self.challenge(message.payload_as(Challenge), context.task_id))
+        else:
+            context.reply(await self.explain(message.payload_as(FixRequest), context.task_id))
+
+    async def challenge(self, challenge: Challenge, task_id: str) -> ChallengeAnswer:
+        """One question per finding, asked side by side; a reply that is not the asked data is no answer."""
+        context = review_context(challenge.snapshot, challenge.unit.start_byte, challenge.unit.end_byte)
+
+        async def ask(finding: Finding) -> Claim | None:
+            try:
+                answer = await self.llm.complete_json(
+                    prompts.challenge(context, challenge.unit.text, finding.quote, finding.message),
+                    prompts.CHALLENGE_SCHEMA, task_id=task_id, max_tokens=200)
+            except LlmBadReply as error:
+                log.info("no answer to the challenge of %s: %s", challenge.unit.name, error)
+                return None
+            return claim_from(answer)
+
+        return ChallengeAnswer(tuple(await asyncio.gather(*(ask(f) for f in challenge.findings))))
 
     async def explain(self, request: FixRequest, task_id: str) -> Explanation:
         snapshot = request.snapshot
@@ -69,6 +95,35 @@ class DiagnosisAgent:
                                                          and widened.end_byte <= unit.end_byte)):
                 start, end = widened.start_byte, widened.end_byte
         return Explanation(cause, start, end, suspect, examples)
+
+
+def claim_from(answer: object) -> Claim | None:
+    """Diagnosis's answer to a challenge as a ``Claim``; None when it is not the asked JSON."""
+    if not isinstance(answer, dict):
+        return None
+    real = answer.get("real")
+    if isinstance(real, str) and real.strip().lower() in ("true", "false"):
+        real = real.strip().lower() == "true"
+    if not isinstance(real, bool):
+        return None
+
+    def text(key: str) -> str:
+        value = answer.get(key)
+        return "" if value is None else (value if isinstance(value, str) else repr(value)).strip()
+
+    return Claim(real, _unwrapped(text("args")), text("expected"), text("actual"), text("why"))
+
+
+def _unwrapped(args: str) -> str:
+    """The arguments without the parentheses a model may write around them: "([2, 4], 1)" -> "[2, 4], 1"."""
+    if not (args.startswith("(") and args.endswith(")")):
+        return args
+    try:
+        whole = ast.parse(args, mode="eval").body
+        inner = ast.parse(f"f({args[1:-1]})", mode="eval").body
+    except SyntaxError:
+        return args
+    return args[1:-1] if isinstance(whole, ast.Tuple) and isinstance(inner, ast.Call) else args
 
 
 def cause_is_known(request: FixRequest) -> bool:

@@ -128,19 +128,68 @@ class Verification:
 
 
 @dataclass(frozen=True)
+class ReviewPolicy:
+    """How evidence becomes a severity (``team.review.*``): a finding's confidence — the votes of the agents that
+    handled it, combined by the weights of the edges they travelled — must reach a severity's threshold, and a
+    Warning or Error also needs an input that really ran red. ``unconfirmed``: "drop" or "hint"."""
+
+    error_confidence: float = 0.8
+    warning_confidence: float = 0.8
+    information_confidence: float = 0.8
+    unconfirmed: str = "drop"
+
+
+@dataclass(frozen=True)
 class ReviewRequest:
-    """Review these units of a snapshot (the ones that changed)."""
+    """Review these units of a snapshot (the ones that changed). ``may_run_code``: the claimed inputs of findings
+    may be run against the unit in the sandbox (only where the user allowed code to run)."""
 
     snapshot: DocumentSnapshot
     units: tuple[CodeUnit, ...]
+    may_run_code: bool = False
+    policy: ReviewPolicy = field(default_factory=ReviewPolicy)
 
     def summary(self) -> str:
-        return f"review {len(self.units)} unit(s) of v{self.snapshot.version}"
+        runs = ", may run code" if self.may_run_code else ""
+        return f"review {len(self.units)} unit(s) of v{self.snapshot.version}{runs}"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Diagnosis's answer to a challenge of one finding: is it a real defect, and which call shows it.
+
+    ``args`` is the text between the call's parentheses, every argument a Python literal; ``expected`` what the
+    docstring or intent says the call gives, ``actual`` what diagnosis says this code gives instead (a literal, or
+    the exception it raises). Data, never code: only the sandbox evaluates it, as literals."""
+
+    real: bool
+    args: str = ""
+    expected: str = ""
+    actual: str = ""
+    reason: str = ""
+
+    def call(self, function: str) -> str:
+        return f"{function}({self.args})"
+
+
+@dataclass(frozen=True)
+class Execution:
+    """A claimed call run against the unit in the sandbox: ``status`` and ``value`` as the sandbox answered, and
+    ``verdict``: "confirmed" (a wrong result, as claimed), "crash" (it raised), "refuted" (it gave the expected
+    result) or "inconclusive" (it could not run, or ran to neither the claimed nor the expected result)."""
+
+    status: str
+    value: str
+    verdict: str
 
 
 @dataclass(frozen=True)
 class Finding:
-    """A review finding anchored to the text it quotes (model line numbers are never trusted)."""
+    """A review finding anchored to the text it quotes (model line numbers are never trusted).
+
+    Proposed by review, then challenged: ``claim`` is diagnosis's answer (None when it was not asked or could not
+    answer), ``execution`` what running the claimed input did (None when it was not run). The coordinator turns
+    these into ``confidence`` and ``severity``; ``evidence`` says it in words."""
 
     start_byte: int
     end_byte: int
@@ -149,9 +198,36 @@ class Finding:
     code: str = "review"
     quote: str = ""
     unit_name: str = ""
+    claim: Claim | None = None
+    execution: Execution | None = None
+    confidence: float = 0.0
+    evidence: str = ""
 
     def summary(self) -> str:
         return f"{self.severity}: {self.message[:60]}"
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """Review's question to diagnosis: are these findings of ``unit`` real defects, and which input shows each?"""
+
+    snapshot: DocumentSnapshot
+    unit: CodeUnit
+    findings: tuple[Finding, ...]
+
+    def summary(self) -> str:
+        return f"challenge {len(self.findings)} finding(s) of {self.unit.name}"
+
+
+@dataclass(frozen=True)
+class ChallengeAnswer:
+    """Diagnosis's answers to a ``Challenge``, one ``Claim`` per finding in the same order (None: no answer)."""
+
+    claims: tuple[Claim | None, ...]
+
+    def summary(self) -> str:
+        real = sum(1 for claim in self.claims if claim is not None and claim.real)
+        return f"{real} of {len(self.claims)} finding(s) real"
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .prompt_context import PromptContext
 
-PROMPT_VERSION = "p2"
+PROMPT_VERSION = "p3"
 Messages = list[dict[str, str]]
 
 EXPLAIN_SCHEMA = {
@@ -19,6 +19,17 @@ EXPLAIN_SCHEMA = {
         "line": {"type": "string", "maxLength": 200},
     },
     "required": ["cause"],
+}
+
+CHALLENGE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "args": {"type": "string", "maxLength": 200},
+        "expected": {"type": "string", "maxLength": 120},
+        "actual": {"type": "string", "maxLength": 120},
+        "real": {"type": "boolean"},
+    },
+    "required": ["args", "expected", "actual", "real"],
 }
 
 REVIEW_SCHEMA = {
@@ -140,3 +151,26 @@ def review(language: str, unit_text: str, context: PromptContext | None = None) 
             "wrong and why, \"severity\": \"error\" or \"warning\"}]}. Reply {\"findings\": []} when it is correct."
         )},
     ]
+
+
+def challenge(context: PromptContext, unit_text: str, quote: str, problem: str) -> Messages:
+    """Cross-examine one review finding: a concrete call, what it should give and what this code gives — asked as
+    data (literals), worked out before the verdict so a small model reasons before it answers."""
+    return [
+        _system("diagnosis agent"),
+        {"role": "user", "content": (
+            f"{_around(context)}```{context.language}\n{unit_text}\n```\n\n"
+            f"A reviewer claims this line is a bug:\n{quote}\nClaim: {problem}\n\n"
+            "Check the claim. Pick one concrete call with valid inputs (as the docstring allows) that would show "
+            "the bug. Work out what the docstring or the function's purpose says it must return, then trace what "
+            "this code really returns. Reply in JSON: {\"args\": the call's arguments as Python literals, e.g. "
+            "\"[2, 4], 1\", \"expected\": the correct result as a Python literal, \"actual\": what this code "
+            "returns (a Python literal) or the exception it raises, \"real\": true only if actual differs from "
+            "expected}."
+        )},
+    ]
+
+
+def _around(context: PromptContext) -> str:
+    around = context.render(include_focus=False)
+    return f"{around}\n\n" if around else ""

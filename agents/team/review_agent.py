@@ -9,8 +9,13 @@ among the accepted ones (:func:`choose_candidate`).
 
 ``subtask.review_units``: one question per unit (the unit, plus the file's imports and the signatures it uses),
 findings anchored by the code they quote — a finding whose quote is not in the unit is dropped, never guessed at.
-Each unit is reviewed once per content hash, model and prompt version: the answer is kept in the review cache, so
-an unchanged unit costs no request, across saves and restarts.
+Then cross-examination: review asks diagnosis to challenge its findings (``subtask.challenge``, along the graph's
+review -> diagnosis edge; at most ``MAX_CHALLENGED`` per unit, so one changed function costs one to three
+requests), and where the request allows code to run, each claimed call is executed against the unit in the sandbox
+(:func:`..edits.sandbox.call_functions`). The findings go back with their claims and runs; the coordinator turns
+them into severities (:mod:`cross_examination`). Each unit is reviewed once per content hash, model and prompt
+version: the findings, claims and runs are kept in the review cache, so an unchanged unit costs no request, across
+saves and restarts (a claim cached before code was allowed to run is run, without a request, once it is).
 """
 
 from __future__ import annotations
@@ -19,26 +24,42 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
+from typing import Any
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 from ..broker.messages import Message, MessageKind
 from ..broker.subscription import HandlerContext
+from ..broker.task_scope import BrokerError, TaskEnded
 from ..edits.anchoring import locate_snippet
 from ..edits.examples import DEFAULT_TIMEOUT_S, run_examples
 from ..edits.patches import ByteEdit, verify_patch
+from ..edits.sandbox import call_functions
 from ..llm.client import LlmClient
 from ..syntax.code_units import CodeUnit, innermost_unit
 from ..syntax.snapshot import DocumentSnapshot
 from . import prompts
-from .payloads import Finding, ReviewRequest, UnitReview, Verification, VerifyPatch
+from .cross_examination import execution_verdict, is_literal, runnable
+from .payloads import (
+    Challenge,
+    ChallengeAnswer,
+    Claim,
+    Execution,
+    Finding,
+    ReviewRequest,
+    UnitReview,
+    Verification,
+    VerifyPatch,
+)
 from .prompt_context import review_context
 from .review_cache import ReviewCache
 from .written_examples import run_written
 
 log = logging.getLogger(__name__)
 _SEVERITIES = {"error", "warning", "info"}
+MAX_CHALLENGED = 2
+"""Findings challenged per unit (one question each): with the review's own, one to three requests per unit."""
 
 
 class ReviewAgent:
@@ -57,7 +78,7 @@ class ReviewAgent:
         if message.kind is MessageKind.SUBTASK_VERIFY:
             context.reply(await self.check(message.payload_as(VerifyPatch)))
         else:
-            context.reply(await self.review(message.payload_as(ReviewRequest), context.task_id))
+            context.reply(await self.review(message.payload_as(ReviewRequest), context.task_id, context))
 
     async def check(self, subtask: VerifyPatch) -> Verification:
         """:meth:`verify`, then — where code may run (``subtask.run_code``, else the agent's default) — the patched
@@ -101,26 +122,67 @@ class ReviewAgent:
             return Verification(False, f"it also changes line {line}, outside the code it was asked to change")
         return Verification(True, verdict.reason, verdict.edits)
 
-    async def review(self, request: ReviewRequest, task_id: str) -> tuple[UnitReview, ...]:
-        reviews = await asyncio.gather(*(self._review_unit(request.snapshot, unit, task_id) for unit in request.units))
+    async def review(self, request: ReviewRequest, task_id: str,
+                     asker: HandlerContext | None = None) -> tuple[UnitReview, ...]:
+        """Review each unit; with ``asker`` (the handler's context) its findings are challenged by diagnosis."""
+        reviews = await asyncio.gather(*(self._review_unit(request, unit, task_id, asker) for unit in request.units))
         return tuple(reviews)
 
     def _cache_key(self, unit: CodeUnit) -> str:
         return ReviewCache.key(unit.content_hash, self.llm.endpoint.model, prompts.PROMPT_VERSION)
 
-    async def _review_unit(self, snapshot: DocumentSnapshot, unit: CodeUnit, task_id: str) -> UnitReview:
+    async def _review_unit(self, request: ReviewRequest, unit: CodeUnit, task_id: str,
+                           asker: HandlerContext | None) -> UnitReview:
+        snapshot = request.snapshot
         key = self._cache_key(unit)
         raw = self.cache.get(key) if self.cache is not None else None
         cached = raw is not None
+        complete = True
         if raw is None:
             context = review_context(snapshot, unit.start_byte, unit.end_byte)
             answer = await self.llm.complete_json(
                 prompts.review(snapshot.language_name or "text", unit.text, context),
                 prompts.REVIEW_SCHEMA, task_id=task_id, max_tokens=400)
-            raw = _clean(answer.get("findings"))
-            if self.cache is not None:
-                self.cache.put(key, raw)
+            raw = _proposed(snapshot, unit, _clean(answer.get("findings")))
+            if raw:
+                complete = await self._challenge(snapshot, unit, raw, asker)
+        ran = await self._run_claims(request, unit, raw) if request.may_run_code else False
+        if self.cache is not None and complete and (not cached or ran):
+            self.cache.put(key, raw)
         return UnitReview(unit, tuple(_anchor(snapshot, unit, raw)), cached)
+
+    async def _challenge(self, snapshot: DocumentSnapshot, unit: CodeUnit, raw: list[dict[str, Any]],
+                         asker: HandlerContext | None) -> bool:
+        """Ask diagnosis about each proposed finding; False when it could not be asked (nothing is then cached)."""
+        if asker is None:
+            return False
+        findings = tuple(_anchor(snapshot, unit, raw))
+        try:
+            reply = await asker.request(MessageKind.SUBTASK_CHALLENGE, Challenge(snapshot, unit, findings))
+        except TaskEnded:
+            raise
+        except BrokerError as error:  # no edge, the round bound reached, diagnosis failed: unchallenged
+            log.info("findings of %s not challenged: %s", unit.name, error)
+            return False
+        for record, claim in zip(raw, reply.payload_as(ChallengeAnswer).claims, strict=False):
+            record["claim"] = asdict(claim) if claim is not None else None
+        return True
+
+    async def _run_claims(self, request: ReviewRequest, unit: CodeUnit, raw: list[dict[str, Any]]) -> bool:
+        """Run, in the sandbox, each claimed call not run yet; whether any ran."""
+        if request.snapshot.language_name != "python" or "function" not in unit.kind:
+            return False
+        todo = [(record, claim) for record in raw if record.get("execution") is None
+                and (claim := _claim_of(record)) is not None and runnable(claim)]
+        if not todo:
+            return False
+        calls = [(claim.args, claim.expected if is_literal(claim.expected) else None) for _, claim in todo]
+        outcomes = await call_functions(request.snapshot.text, unit.name, calls, timeout_s=self.examples_timeout_s,
+                                        module_path=_local_path(request.snapshot.uri))
+        for (record, claim), outcome in zip(todo, outcomes, strict=False):
+            verdict = execution_verdict(claim, outcome.status, outcome.value, outcome.matches)
+            record["execution"] = {"status": outcome.status, "value": outcome.value, "verdict": verdict}
+        return True
 
 
 def choose_candidate(verifications: Sequence[Verification]) -> int | None:
@@ -165,6 +227,29 @@ def _local_path(uri: str) -> str | None:
     return url2pathname(parsed.path) if parsed.scheme == "file" else None
 
 
+def _proposed(snapshot: DocumentSnapshot, unit: CodeUnit, raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The findings worth a challenge: anchored in the unit, one per quoted line, at most ``MAX_CHALLENGED``."""
+    kept: list[dict[str, Any]] = []
+    spans: set[tuple[int, int]] = set()
+    for item in raw:
+        found = locate_snippet(snapshot, item["quote"], (unit.start_byte, unit.end_byte))
+        if found is None or found in spans or not (unit.start_byte <= found[0] and found[1] <= unit.end_byte):
+            continue
+        spans.add(found)
+        kept.append({**item, "claim": None, "execution": None})
+    return kept[:MAX_CHALLENGED]
+
+
+def _claim_of(record: dict[str, Any]) -> Claim | None:
+    claim = record.get("claim")
+    return Claim(**claim) if isinstance(claim, dict) else None
+
+
+def _execution_of(record: dict[str, Any]) -> Execution | None:
+    run = record.get("execution")
+    return Execution(**run) if isinstance(run, dict) else None
+
+
 def _clean(findings: object) -> list[dict[str, str]]:
     """The model's findings as plain records (quote, problem, severity), whatever shape the JSON had."""
     cleaned = []
@@ -180,7 +265,7 @@ def _clean(findings: object) -> list[dict[str, str]]:
     return cleaned
 
 
-def _anchor(snapshot: DocumentSnapshot, unit: CodeUnit, raw: list[dict[str, str]]) -> list[Finding]:
+def _anchor(snapshot: DocumentSnapshot, unit: CodeUnit, raw: list[dict[str, Any]]) -> list[Finding]:
     findings = []
     for item in raw:
         found = locate_snippet(snapshot, item["quote"], (unit.start_byte, unit.end_byte))
@@ -188,5 +273,5 @@ def _anchor(snapshot: DocumentSnapshot, unit: CodeUnit, raw: list[dict[str, str]
             log.info("review finding dropped: its quote %r is not in %s", item["quote"][:60], unit.name)
             continue
         findings.append(Finding(found[0], found[1], item["problem"], item["severity"], "review", item["quote"],
-                                unit.name))
+                                unit.name, _claim_of(item), _execution_of(item)))
     return findings

@@ -17,6 +17,8 @@ from metagpt_lsp.testing.scripted_editor import (
     ASKS_FIX,
     NO_FINDINGS,
     GitProject,
+    challenge_prompts,
+    challenge_rule,
     findings,
     review_rule,
     server_environment,
@@ -29,6 +31,9 @@ BUGGY_LINE = 'return format(zlib.crc32(data) & 0xFFFF, "08x")'
 PROBLEM = "masks the CRC to 16 bits"
 BUGGY = STATS.replace(GOOD_LINE, BUGGY_LINE)
 FIX = f"```python\n{GOOD_LINE}\n```"
+CONFIRMED = challenge_rule("b'hello'", "'3610a686'", "'0000a686'")
+"""Diagnosis agrees with the finding, naming a call that really gives the wrong value: an explicit check may run it."""
+FOUND = f"{PROBLEM} (`checksum(b'hello')` returns '0000a686', expected '3610a686') [metagpt-review]"
 
 
 @dataclass
@@ -66,18 +71,20 @@ def diff_lines(text: str) -> list[str]:
 
 async def test_check_reports_the_review_finding_and_exits_1(project: GitProject, tmp_path: Path,
                                                              scripted_llm: ScriptedLlm):
-    scripted_llm.script(review_rule(findings((BUGGY_LINE, PROBLEM, "error")), about="def checksum"))
+    scripted_llm.script(review_rule(findings((BUGGY_LINE, PROBLEM, "error")), about="def checksum"), CONFIRMED)
     done = await check(project, scripted_llm, tmp_path / "cache.sqlite3", "stats.py")
     assert done.returncode == 1, done.stderr
     line = BUGGY.splitlines().index(f"    {BUGGY_LINE}") + 1
-    assert done.stdout.splitlines() == [f"stats.py:{line}:5: error: {PROBLEM} [metagpt-review]"]
-    assert len(scripted_llm.completions) == 1, "only the changed function is reviewed"
+    # A check is an explicit request: the claimed call runs, and the wrong value it gives makes a warning.
+    assert done.stdout.splitlines() == [f"stats.py:{line}:5: warning: {FOUND}"]
+    assert len(scripted_llm.completions) == 2, "only the changed function is reviewed (and its finding challenged)"
+    assert len(challenge_prompts(scripted_llm)) == 1
 
 
 async def test_fix_prints_a_diff_and_apply_writes_it(project: GitProject, tmp_path: Path,
                                                      scripted_llm: ScriptedLlm):
     scripted_llm.script(review_rule(findings((BUGGY_LINE, PROBLEM, "error")), about=r"0xFFFF\b"),
-                        review_rule(NO_FINDINGS), Rule(FIX, last_user=ASKS_FIX))
+                        review_rule(NO_FINDINGS), CONFIRMED, Rule(FIX, last_user=ASKS_FIX))
     cache = tmp_path / "cache.sqlite3"
     shown = await check(project, scripted_llm, cache, "--fix", "stats.py")
     assert diff_lines(shown.stdout) == [f"-    {BUGGY_LINE}", f"+    {GOOD_LINE}"], shown.stdout
@@ -86,7 +93,7 @@ async def test_fix_prints_a_diff_and_apply_writes_it(project: GitProject, tmp_pa
     assert (project.root / "stats.py").read_text() == BUGGY, "--fix alone must not write"
     assert "1 fix(es) shown as a diff" in shown.stderr
     line = BUGGY.splitlines().index(f"    {BUGGY_LINE}") + 1
-    found = f"stats.py:{line}:5: error: {PROBLEM} [metagpt-review]"
+    found = f"stats.py:{line}:5: warning: {FOUND}"
     assert shown.stdout.splitlines()[0] == f"{found} (fixed in the diff below)", "the finding is still shown"
 
     written = await check(project, scripted_llm, cache, "--fix", "--apply", "stats.py")
@@ -115,11 +122,11 @@ async def test_fix_of_a_syntax_error(tmp_path: Path, scripted_llm: ScriptedLlm):
 
 async def test_a_fix_the_team_cannot_make_leaves_the_file_alone_and_exits_1(project: GitProject, tmp_path: Path,
                                                                             scripted_llm: ScriptedLlm):
-    scripted_llm.script(review_rule(findings((BUGGY_LINE, PROBLEM, "error"))),
+    scripted_llm.script(review_rule(findings((BUGGY_LINE, PROBLEM, "error"))), CONFIRMED,
                         Rule("I would drop the mask.", last_user=ASKS_FIX))
     done = await check(project, scripted_llm, tmp_path / "cache.sqlite3", "--fix", "--apply", "stats.py")
     assert done.returncode == 1, done.stderr
-    assert done.stdout.splitlines()[0].endswith(f"{PROBLEM} [metagpt-review]") and "---" not in done.stdout
+    assert done.stdout.splitlines()[0].endswith(FOUND) and "---" not in done.stdout
     assert "not fixed" in done.stderr and "no safe" in done.stderr
     assert (project.root / "stats.py").read_text() == BUGGY
 

@@ -26,6 +26,7 @@ from metagpt_lsp.testing.scripted_editor import (
     FeatureClient,
     GitProject,
     apply_text_edits,
+    challenge_rule,
     findings,
     review_prompts,
     review_rule,
@@ -190,12 +191,16 @@ async def test_generate_code_fills_a_stub_and_a_comment(project: GitProject, rev
         assert written.startswith(STATS.rstrip("\n")) and footer.strip() in written
 
 
-async def test_review_function_action_reviews_that_function_only(project: GitProject, review_cache: Path,
-                                                                 scripted_llm: ScriptedLlm):
+@pytest.mark.parametrize("trusted", [None, False])
+async def test_review_function_action_reviews_that_function_only(trusted: bool | None, project: GitProject,
+                                                                 review_cache: Path, scripted_llm: ScriptedLlm):
+    """An explicit review may run code: the claimed call crashes, so the finding is an Error that says how; a
+    workspace the client calls untrusted runs nothing, and the same finding is Information, agreed but not run."""
     scripted_llm.script(review_rule(findings(("width = max(len(name) for name, _value in rows)",
                                               "fails on an empty list of rows", "warning")), about="def render_table"),
-                        review_rule(NO_FINDINGS))
-    async with scripted_session("visual-studio-code", scripted_llm, project, review_cache) as client:
+                        review_rule(NO_FINDINGS), challenge_rule("[]", "''", "ValueError"))
+    options = None if trusted is None else {"workspaceTrusted": trusted}
+    async with scripted_session("visual-studio-code", scripted_llm, project, review_cache, options) as client:
         doc = client.track(EditorDocument(project.uri("stats.py"), STATS))
         doc.open(client)
         await client.publish_for(doc.uri, 1)
@@ -204,8 +209,18 @@ async def test_review_function_action_reviews_that_function_only(project: GitPro
         await asyncio.wait_for(client.workspace_execute_command_async(types.ExecuteCommandParams(
             command=review.command.command, arguments=review.command.arguments)), WAIT_S)
         published = await asyncio.wait_for(waiting, WAIT_S)
-        assert [(d.message, d.source) for d in published.diagnostics] == [
-            ("fails on an empty list of rows", "metagpt-review")]
+        (diagnostic,) = published.diagnostics
+        assert diagnostic.source == "metagpt-review"
+        if trusted is None:
+            assert diagnostic.message.startswith("fails on an empty list of rows (`render_table([])` raises "
+                                                 "ValueError"), diagnostic.message
+            assert diagnostic.severity == types.DiagnosticSeverity.Error
+            assert diagnostic.data["evidence"]["executed"]["verdict"] == "crash"
+        else:
+            assert diagnostic.message == ("fails on an empty list of rows (review and diagnosis agree: "
+                                          "`render_table([])` would give ValueError, expected '' (not run))")
+            assert diagnostic.severity == types.DiagnosticSeverity.Information
+            assert "executed" not in diagnostic.data["evidence"]
         (prompt,) = review_prompts(scripted_llm)
         assert "def render_table(rows):" in prompt and "def median" not in prompt
 

@@ -22,6 +22,7 @@ from metagpt_lsp.testing.scripted_editor import (
     ASKS_FIX,
     FeatureClient,
     GitProject,
+    challenge_rule,
     findings,
     review_prompts,
     review_rule,
@@ -101,7 +102,7 @@ async def test_status_trace_and_team_commands(project: GitProject, review_cache:
 
 async def test_clearing_the_review_cache_makes_the_next_save_ask_again(project: GitProject, review_cache: Path,
                                                                       scripted_llm: ScriptedLlm):
-    scripted_llm.script(review_rule(findings((BUGGY_LINE, "masks the CRC", "error"))))
+    scripted_llm.script(review_rule(findings((BUGGY_LINE, "masks the CRC", "error"))), challenge_rule())
     async with scripted_session("visual-studio-code", scripted_llm, project, review_cache) as client:
         doc = open_buggy(client, project)
         await save_and_wait(client, doc)
@@ -112,7 +113,7 @@ async def test_clearing_the_review_cache_makes_the_next_save_ask_again(project: 
         await client.popup("forgot 1 remembered review")
         await save_and_wait(client, doc)
         assert len(review_prompts(scripted_llm)) == 2, "after clearing the cache the save did not ask the model"
-        assert len(scripted_llm.completions) == 2
+        assert len(scripted_llm.completions) == 4, "each review and its challenge, twice, and nothing else"
 
 
 @pytest.mark.parametrize("profile", ["neovim@v0.11.0", "visual-studio-code"])
@@ -132,7 +133,7 @@ async def test_a_review_reports_progress_begin_steps_and_end(profile: str, proje
 
 async def test_no_progress_for_a_client_that_does_not_declare_it(project: GitProject, review_cache: Path,
                                                                  scripted_llm: ScriptedLlm):
-    scripted_llm.script(review_rule(findings((BUGGY_LINE, "masks the CRC", "error"))))
+    scripted_llm.script(review_rule(findings((BUGGY_LINE, "masks the CRC", "error"))), challenge_rule())
     async with scripted_session("visual-studio-code+noprogress", scripted_llm, project, review_cache) as client:
         doc = open_buggy(client, project)
         client.save(doc)

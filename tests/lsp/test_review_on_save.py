@@ -1,7 +1,8 @@
 """On-save review through the real server, as VS Code and Neovim 0.11 see it, against the scripted LLM in a real git
-repository: only the function that changed since HEAD is sent to the model, its findings arrive as diagnostics
-stamped with the saved version, an unchanged save costs no request (the review cache, across restarts too), an
-untracked file is reviewed whole, and an edit right after a save cancels the review in flight."""
+repository: only the function that changed since HEAD is sent to the model, its findings — cross-examined by
+diagnosis, the claimed call run where the user allows it — arrive as diagnostics stamped with the saved version, an
+unchanged save costs no request (the review cache, across restarts too), an untracked file is reviewed whole, and
+an edit right after a save cancels the review in flight."""
 
 from __future__ import annotations
 
@@ -14,14 +15,28 @@ from lsprotocol import types
 
 from metagpt_lsp.testing.lsp_support import PULL_PROFILES, PUSH_PROFILES, WAIT_S, EditorDocument
 from metagpt_lsp.testing.sample_module import STATS
-from metagpt_lsp.testing.scripted_editor import (NO_FINDINGS, FeatureClient, GitProject, findings, review_prompts, review_rule,
-                             scripted_session)
+from metagpt_lsp.testing.scripted_editor import (
+    NO_FINDINGS,
+    RUNS_CODE_ON_SAVE,
+    FeatureClient,
+    GitProject,
+    challenge_prompts,
+    challenge_rule,
+    findings,
+    review_prompts,
+    review_rule,
+    scripted_session,
+)
 from metagpt_lsp.testing.scripted_llm import ScriptedLlm
 
 REVIEW_TITLE = "Reviewing"
 OLD_LINE = 'return format(zlib.crc32(data) & 0xFFFFFFFF, "08x")'
 BUGGY_LINE = 'return format(zlib.crc32(data) & 0xFFFF, "08x")'
 PROBLEM = "masks the CRC to its low 16 bits, so the checksum is wrong for most inputs"
+CONFIRMED = challenge_rule("b'hello'", "'3610a686'", "'0000a686'")
+"""Diagnosis agrees, with a call that really gives the claimed wrong value against ``BUGGY_LINE``."""
+EVIDENCE = "`checksum(b'hello')` returns '0000a686', expected '3610a686'"
+AGREED = "review and diagnosis agree"
 UNCHANGED_BODIES = ("ordered[middle - 1]", "Counter(values)", "def median", "def render_table",
                     "fields[key.strip().lower()]", "def histogram", "squares / (len(values) - 1)")
 
@@ -41,9 +56,9 @@ async def review_diagnostics(client: FeatureClient, uri: str, pulls: bool, versi
 async def test_save_reviews_only_the_changed_function(profile: str, project: GitProject, review_cache: Path,
                                                       scripted_llm: ScriptedLlm):
     scripted_llm.script(review_rule(findings((BUGGY_LINE, PROBLEM, "error")), about="def checksum"),
-                        review_rule(NO_FINDINGS))
+                        review_rule(NO_FINDINGS), CONFIRMED)
     pulls = profile in PULL_PROFILES
-    async with scripted_session(profile, scripted_llm, project, review_cache) as client:
+    async with scripted_session(profile, scripted_llm, project, review_cache, RUNS_CODE_ON_SAVE) as client:
         doc = client.track(EditorDocument(project.uri("stats.py"), STATS))
         doc.open(client)
         start = doc.text.index(OLD_LINE)
@@ -52,16 +67,21 @@ async def test_save_reviews_only_the_changed_function(profile: str, project: Git
         client.save(doc)
         await client.progress_end(REVIEW_TITLE, since=mark)
 
-        prompts = review_prompts(scripted_llm)
-        assert len(prompts) == 1 and len(scripted_llm.completions) == 1, prompts
+        prompts, challenges = review_prompts(scripted_llm), challenge_prompts(scripted_llm)
+        assert len(prompts) == 1 and len(challenges) == 1 and len(scripted_llm.completions) == 2, prompts
         assert "def checksum(data):" in prompts[0] and BUGGY_LINE in prompts[0]
         assert not [body for body in UNCHANGED_BODIES if body in prompts[0]], "an unchanged function was sent"
+        assert BUGGY_LINE in challenges[0] and PROBLEM in challenges[0]
 
+        # The model said "error"; the evidence says Warning: the claimed call ran and gave the wrong value.
         (diagnostic,) = await review_diagnostics(client, doc.uri, pulls, version, published)
-        assert diagnostic.message == PROBLEM
-        assert diagnostic.severity == types.DiagnosticSeverity.Error
+        assert diagnostic.message == f"{PROBLEM} ({EVIDENCE})"
+        assert diagnostic.severity == types.DiagnosticSeverity.Warning
         assert diagnostic.code == "review"
-        assert diagnostic.data == {"cause": PROBLEM, "quote": BUGGY_LINE, "unit": "checksum"}
+        evidence = diagnostic.data.pop("evidence")
+        assert diagnostic.data == {"cause": diagnostic.message, "quote": BUGGY_LINE, "unit": "checksum"}
+        assert evidence["call"] == "checksum(b'hello')" and evidence["summary"] == EVIDENCE
+        assert evidence["executed"] == {"status": "returned", "result": "'0000a686'", "verdict": "confirmed"}
         line = doc.text[:doc.text.index(BUGGY_LINE)].count("\n")
         assert (diagnostic.range.start.line, diagnostic.range.end.line) == (line, line)
         assert diagnostic.range.start.character == 4 and diagnostic.range.end.character == 4 + len(BUGGY_LINE)
@@ -71,14 +91,16 @@ async def test_save_reviews_only_the_changed_function(profile: str, project: Git
         client.save(doc)
         await client.progress_end(REVIEW_TITLE, since=mark)
         assert len(scripted_llm.requests) == sent, "an unchanged save sent a request"
-        assert [d.message for d in await review_diagnostics(client, doc.uri, pulls, version, published)] == [PROBLEM]
+        assert [d.message for d in await review_diagnostics(client, doc.uri, pulls, version, published)] == [
+            diagnostic.message]
 
 
 async def test_reviews_are_remembered_across_restarts(project: GitProject, review_cache: Path,
                                                       scripted_llm: ScriptedLlm):
-    scripted_llm.script(review_rule(findings((BUGGY_LINE, PROBLEM, "warning"))))
+    scripted_llm.script(review_rule(findings((BUGGY_LINE, PROBLEM, "warning"))), CONFIRMED)
     for restart in range(2):
-        async with scripted_session("visual-studio-code", scripted_llm, project, review_cache) as client:
+        async with scripted_session("visual-studio-code", scripted_llm, project, review_cache,
+                                    RUNS_CODE_ON_SAVE) as client:
             doc = client.track(EditorDocument(project.uri("stats.py"), STATS))
             doc.open(client)
             start = doc.text.index(OLD_LINE)
@@ -87,14 +109,15 @@ async def test_reviews_are_remembered_across_restarts(project: GitProject, revie
             published = await client.review_published(doc.uri, version)
             (diagnostic,) = [d for d in published.diagnostics if d.source == "metagpt-review"]
             assert diagnostic.severity == types.DiagnosticSeverity.Warning
-        assert len(scripted_llm.completions) == 1, f"restart {restart}: the review was not remembered"
+        assert len(scripted_llm.completions) == 2, f"restart {restart}: the review was not remembered"
 
 
 @pytest.mark.parametrize("where", ["untracked", "outside git"])
 async def test_a_file_without_a_head_version_is_reviewed_whole(where: str, tmp_path: Path, project: GitProject,
                                                                review_cache: Path, scripted_llm: ScriptedLlm):
     scripted_llm.script(review_rule(findings(("counts = Counter(values)", "ignores ties", "info")),
-                                    about="def most_common"), review_rule(NO_FINDINGS))
+                                    about="def most_common"), review_rule(NO_FINDINGS),
+                        challenge_rule("['b', 'a', 'a', 'b']", "'b'", "'a'"))
     folder = project if where == "untracked" else GitProject(tmp_path / "loose")
     path = folder.write("fresh.py", STATS)
     async with scripted_session("visual-studio-code", scripted_llm, project, review_cache) as client:
@@ -105,8 +128,10 @@ async def test_a_file_without_a_head_version_is_reviewed_whole(where: str, tmp_p
         client.save(doc)
         published = await asyncio.wait_for(waiting, WAIT_S)
         assert published.version == 1
+        # Diagnosis agrees; nothing runs on save by default, so it is Information, and says so.
         assert [(d.message, d.severity) for d in published.diagnostics if d.source == "metagpt-review"] == [
-            ("ignores ties", types.DiagnosticSeverity.Information)]
+            (f"ignores ties ({AGREED}: `most_common(['b', 'a', 'a', 'b'])` would give 'a', expected 'b' (not run))",
+             types.DiagnosticSeverity.Information)]
         prompts = review_prompts(scripted_llm)
         functions = [ast.get_source_segment(STATS, node) for node in ast.parse(STATS).body
                      if isinstance(node, ast.FunctionDef)]
@@ -118,7 +143,8 @@ async def test_a_file_without_a_head_version_is_reviewed_whole(where: str, tmp_p
 
 async def test_an_edit_right_after_a_save_cancels_the_review(project: GitProject, review_cache: Path,
                                                             scripted_llm: ScriptedLlm):
-    scripted_llm.script(review_rule(fault="hang", times=1), review_rule(findings((BUGGY_LINE, PROBLEM, "error"))))
+    scripted_llm.script(review_rule(fault="hang", times=1), review_rule(findings((BUGGY_LINE, PROBLEM, "error"))),
+                        CONFIRMED)
     async with scripted_session("visual-studio-code", scripted_llm, project, review_cache) as client:
         doc = client.track(EditorDocument(project.uri("stats.py"), STATS))
         doc.open(client)
@@ -143,7 +169,8 @@ async def test_an_edit_right_after_a_save_cancels_the_review(project: GitProject
         await client.progress_end(REVIEW_TITLE, since=mark)
         await client.round_trip()
         (latest,) = [p for p in client.publishes_for(doc.uri) if p.version == edited][-1:]
-        assert [d.message for d in latest.diagnostics if d.source == "metagpt-review"] == [PROBLEM]
+        assert [d.message for d in latest.diagnostics if d.source == "metagpt-review"] == [
+            f"{PROBLEM} ({AGREED}: {EVIDENCE.replace('returns', 'would give')} (not run))"]
 
 
 async def test_comments_layout_and_annotations_alone_send_no_request(project: GitProject, review_cache: Path,
@@ -206,7 +233,7 @@ class Table:
 async def test_a_class_attribute_change_sends_those_lines_not_the_whole_class(tmp_path: Path, review_cache: Path,
                                                                               scripted_llm: ScriptedLlm):
     scripted_llm.script(review_rule(findings(("width = 0", "a zero width shortens every title to nothing",
-                                              "error"))))
+                                              "error"))), challenge_rule())
     project = GitProject.create(tmp_path / "tables")
     project.commit({"table.py": TABLE})
     async with scripted_session("visual-studio-code", scripted_llm, project, review_cache) as client:

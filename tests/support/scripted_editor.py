@@ -45,6 +45,7 @@ NO_FINDINGS = json.dumps({"findings": []})
 ASKS_REVIEW = "Review this code for bugs"
 ASKS_CAUSE = "What causes it"
 ASKS_FIX = "Rewrite this code"
+ASKS_CHALLENGE = "A reviewer claims this line is a bug"
 _LLM_VARIABLES = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "METAGPT_LSP_MODEL", "METAGPT_LSP_REVIEW_CACHE")
 
 
@@ -61,6 +62,26 @@ def review_rule(reply: str = NO_FINDINGS, about: str | None = None, **options: A
 
 def review_prompts(llm: ScriptedLlm) -> list[str]:
     return [request.last_user_message for request in llm.completions if ASKS_REVIEW in request.last_user_message]
+
+
+def challenge_rule(args: str = "", expected: str = "", actual: str = "", real: bool = True,
+                   about: str | None = None, **options: Any) -> Rule:
+    """Answer diagnosis's cross-examination of a review finding (about the quoted line matching ``about``, if
+    given): the call's literal ``args``, what it should give, what this code gives, and whether the bug is real.
+    Where code may run the call is executed, so ``actual`` must be what the code really gives for a Warning (a
+    crash named in ``actual``, e.g. "ZeroDivisionError", for an Error); where nothing runs agreement makes an
+    Information."""
+    pattern = ASKS_CHALLENGE if about is None else f"(?s){ASKS_CHALLENGE}:\n[^\n]*{about}"
+    reply = json.dumps({"args": args, "expected": expected, "actual": actual, "real": real})
+    return Rule(reply, last_user=pattern, **options)
+
+
+def challenge_prompts(llm: ScriptedLlm) -> list[str]:
+    return [request.last_user_message for request in llm.completions if ASKS_CHALLENGE in request.last_user_message]
+
+
+RUNS_CODE_ON_SAVE = {"workspaceTrusted": True, "team": {"runCode": "onSaveToo"}}
+"""initializationOptions of a trusted workspace whose user lets review run claimed calls on save."""
 
 
 # -- a git repository -----------------------------------------------------------------------------------------------

@@ -9,11 +9,11 @@ import json
 import pytest
 
 from metagpt_lsp.agents.syntax.code_units import code_units
-from metagpt_lsp.agents.team.coordinator import Team
-from metagpt_lsp.agents.team.review_cache import ReviewCache
-from metagpt_lsp.agents.syntax.snapshot import DocumentSnapshot
 from metagpt_lsp.agents.syntax.problems import syntax_problems
+from metagpt_lsp.agents.syntax.snapshot import DocumentSnapshot
+from metagpt_lsp.agents.team.coordinator import Team
 from metagpt_lsp.agents.team.payloads import FixRequest, GenerateRequest, ReviewRequest
+from metagpt_lsp.agents.team.review_cache import ReviewCache
 from metagpt_lsp.testing.scripted_llm import Rule
 
 BUGGY = '''import math
@@ -142,17 +142,20 @@ async def test_review_anchors_findings_by_quote_and_remembers_units(team, script
     findings = {"findings": [
         {"quote": "return total / len(xs) - 1", "problem": "Off by one: subtracts 1.", "severity": "error"},
         {"quote": "this text is nowhere", "problem": "invented", "severity": "warning"}]}
-    scripted_llm.script(Rule(json.dumps(findings), last_user="def mean"), Rule('{"findings": []}'))
+    agrees = json.dumps({"args": "[2, 4]", "expected": "3.0", "actual": "2.0", "real": True})
+    scripted_llm.script(Rule(agrees, last_user="A reviewer claims"), Rule(json.dumps(findings), last_user="def mean"),
+                        Rule('{"findings": []}'))
     snapshot = snapshot_of()
     units = tuple(code_units(snapshot))
     result = await team.review(ReviewRequest(snapshot, units))
-    assert result.ok and len(scripted_llm.completions) == 2
+    assert result.ok and len(scripted_llm.completions) == 3, "two reviews and one challenge"
     (finding,) = result.findings
     assert snapshot.source[finding.start_byte:finding.end_byte] == b"return total / len(xs) - 1"
-    assert finding.severity == "error" and finding.unit_name == "mean"
+    assert finding.severity == "info" and finding.unit_name == "mean", "agreed, not run: Information"
     again = await team.review(ReviewRequest(snapshot_of(version=8), units))
-    assert len(scripted_llm.completions) == 2, "unchanged units are not sent again"
-    assert [f.message for f in again.findings] == ["Off by one: subtracts 1."]
+    assert len(scripted_llm.completions) == 3, "unchanged units are not sent again"
+    assert [f.message for f in again.findings] == [finding.message]
+    assert finding.message.startswith("Off by one: subtracts 1. (review and diagnosis agree")
 
 
 async def test_a_review_deadline_keeps_the_units_already_reviewed(llm_client, scripted_llm):

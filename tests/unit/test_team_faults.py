@@ -9,14 +9,14 @@ import asyncio
 import json
 
 import pytest
+from test_team import BUGGY, EXPLAIN, FIXED_FUNCTION, apply, fix_request, snapshot_of
 
 from metagpt_lsp.agents.syntax.code_units import code_units
-from metagpt_lsp.agents.team.coordinator import Team
-from metagpt_lsp.agents.team.review_cache import ReviewCache
 from metagpt_lsp.agents.syntax.problems import syntax_problems
+from metagpt_lsp.agents.team.coordinator import Team
 from metagpt_lsp.agents.team.payloads import FixRequest, GenerateRequest, ReviewRequest, TeamResult
+from metagpt_lsp.agents.team.review_cache import ReviewCache
 from metagpt_lsp.testing.scripted_llm import Rule
-from test_team import BUGGY, EXPLAIN, FIXED_FUNCTION, apply, fix_request, snapshot_of
 
 ASKS_CAUSE = "What causes it"
 ASKS_FIX = "Rewrite this code"
@@ -140,35 +140,39 @@ OFF_BY_ONE = json.dumps(
     {"findings": [{"quote": "return total / len(xs) - 1", "problem": "Off by one.", "severity": "error"}]})
 
 
+AGREES = Rule(json.dumps({"args": "[2, 4]", "expected": "3.0", "actual": "2.0", "real": True}),
+              last_user="A reviewer claims")  # diagnosis, challenged, agrees: the finding survives as Information
+
+
 async def test_garbage_json_from_review_keeps_the_units_already_reviewed(team, scripted_llm):
-    scripted_llm.script(Rule(OFF_BY_ONE, last_user="def mean"),
+    scripted_llm.script(AGREES, Rule(OFF_BY_ONE, last_user="def mean"),
                         Rule("{findings: [oops", last_user="def spread", latency_s=0.2))  # after mean's answer
     snapshot = snapshot_of()
     result = await team.review(ReviewRequest(snapshot, tuple(code_units(snapshot))))
     assert not result.ok and result.edits == ()
     assert "1 of 2 unit(s) reviewed" in result.reason and "not JSON" in result.reason
-    assert [f.message for f in result.findings] == ["Off by one."]
+    assert [f.message.split(" (")[0] for f in result.findings] == ["Off by one."]
 
 
 async def test_a_unit_whose_review_was_garbage_is_asked_again_next_time(team, scripted_llm):
-    scripted_llm.script(Rule(OFF_BY_ONE, last_user="def mean"),
+    scripted_llm.script(AGREES, Rule(OFF_BY_ONE, last_user="def mean"),
                         Rule("{findings: [oops", last_user="def spread", latency_s=0.2))
     snapshot = snapshot_of()
     units = tuple(code_units(snapshot))
     assert not (await team.review(ReviewRequest(snapshot, units))).ok
     scripted_llm.script(Rule('{"findings": []}', last_user="def spread"))
     again = await team.review(ReviewRequest(snapshot, units))
-    assert again.ok and [f.message for f in again.findings] == ["Off by one."]
-    assert len(scripted_llm.completions) == 3, "the failed unit is asked again; the reviewed one comes from the cache"
+    assert again.ok and [f.message.split(" (")[0] for f in again.findings] == ["Off by one."]
+    assert len(scripted_llm.completions) == 4, "the failed unit is asked again; the reviewed one comes from the cache"
 
 
 async def test_a_unit_that_fails_first_does_not_cost_the_findings_of_the_others(team, scripted_llm):
-    scripted_llm.script(Rule(OFF_BY_ONE, last_user="def mean", latency_s=0.2),
+    scripted_llm.script(AGREES, Rule(OFF_BY_ONE, last_user="def mean", latency_s=0.2),
                         Rule("{findings: [oops", last_user="def spread"))
     snapshot = snapshot_of()
     result = await team.review(ReviewRequest(snapshot, tuple(code_units(snapshot))))
     assert not result.ok and "not JSON" in result.reason
-    assert [f.message for f in result.findings] == ["Off by one."]
+    assert [f.message.split(" (")[0] for f in result.findings] == ["Off by one."]
 
 
 def _own_tasks() -> set[asyncio.Task]:
