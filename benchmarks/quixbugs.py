@@ -30,6 +30,7 @@ import difflib
 import json
 import os
 import re
+import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -237,9 +238,10 @@ def totals(rows: list[Outcome]) -> str:
     seconds = sum(row.seconds for row in rows)
     tokens = sum(row.prompt_tokens + row.completion_tokens for row in rows)
     per = len(rows) or 1
+    median = statistics.median(row.seconds for row in rows) if rows else 0.0
     return (f"total: fixed {count['fixed']}/{len(rows)}, wrong {count['wrong']}, no-edit {count['no-edit']}, "
             f"broken {count['broken']}; {tokens} tokens ({tokens / per:.0f}/program), {seconds:.0f} s "
-            f"({seconds / per:.1f} s/program)")
+            f"({seconds / per:.1f} s/program, median {median:.1f} s)")
 
 
 def load_results(path: Path, config: str) -> list[Outcome]:
