@@ -47,6 +47,8 @@ def spread(xs):
 '''
 FIXED_MEAN = 'def mean(xs):\n    """The average of xs."""\n    total = sum(xs)\n    return total / len(xs)\n'
 FINDING = "Off by one: the average is lowered by 1."
+AGREED = "review and diagnosis agree: `mean([2, 4])` would give 2.0, expected 3.0 (not run)"
+"""The evidence the message carries: diagnosis backs the finding; nothing runs on save by default."""
 CAUSE = "It subtracts 1 from the average."
 PALINDROME = ('def is_palindrome(word):\n    """True when word reads the same backwards."""\n'
               '    return word == word[::-1]\n')
@@ -63,6 +65,8 @@ SCRIPT = {
     "rules": [
         {"last_user": "Review this code for bugs", "reply": json.dumps(
             {"findings": [{"quote": "return total / len(xs) - 1", "problem": FINDING, "severity": "error"}]})},
+        {"last_user": "A reviewer claims this line is a bug", "reply": json.dumps(
+            {"args": "[2, 4]", "expected": "3.0", "actual": "2.0", "real": True})},
         {"last_user": "What causes it", "reply": json.dumps({"cause": CAUSE, "line": "return total / len(xs) - 1"})},
         {"last_user": "Rewrite this code", "reply": f"```python\n{FIXED_MEAN}```"},
         {"last_user": "Implement this function", "reply": f"```python\n{PALINDROME}```"},
@@ -160,7 +164,8 @@ def test_review_on_save_then_fix_generate_and_review_at_the_cursor(release, git_
     assert "return total / len(xs) - 1" in verdict["broken_text"]
     (finding,) = verdict["review"]
     assert (finding["source"], finding["message"], finding["lnum"], finding["col"]) == \
-        ("metagpt-review", FINDING, 6, 4), "the review finding sits on the broken line"
+        ("metagpt-review", f"{FINDING} ({AGREED})", 6, 4), "the review finding sits on the broken line"
+    assert finding["severity"] == 3, "agreed by two agents, not run (code runs on save only where allowed): INFO"
     assert verdict["fix"] == {"action": "fix", "applied": True, "message": ""}
     assert verdict["fixed_text"] == STATS.rstrip("\n"), "the buffer holds the fixed function, the rest untouched"
     assert any(m.get("from") == "server" and FINDING in m["message"] for m in verdict["messages"]), \
