@@ -164,7 +164,9 @@ def make_workspace(folder: Path, llm_url: str, server_log: Path) -> Path:
     (folder / ".vscode").mkdir()
     settings = {"metagptLsp.server.path": str(Path(sys.executable).parent / "metagpt-lsp"),
                 "metagptLsp.server.args": ["--log-file", str(server_log), "--log-level", "debug"],
-                "metagptLsp.llm.baseUrl": llm_url}
+                "metagptLsp.llm.baseUrl": llm_url,
+                # The review on save may run the claimed call (the extension says the workspace is trusted).
+                "metagptLsp.team.runCode": "onSaveToo"}
     (folder / ".vscode" / "settings.json").write_text(json.dumps(settings, indent=2), encoding="utf-8")
     return folder
 
@@ -284,7 +286,7 @@ def test_a_missing_server_is_reported_and_fixing_the_setting_restarts_it(verdict
 
 # -- the UI smoke test --------------------------------------------------------------------------------------------
 
-def test_code_server_ui_shows_the_review_error_after_save_and_saves_a_screenshot(tools, llm_url, tmp_path):
+def test_code_server_ui_shows_the_review_warning_after_save_and_saves_a_screenshot(tools, llm_url, tmp_path):
     install_vsix(tools, tmp_path)
     lsp_log = tmp_path / "metagpt-lsp-smoke.log"
     workspace = make_workspace(tmp_path / "workspace", llm_url, lsp_log)
@@ -309,5 +311,6 @@ def test_code_server_ui_shows_the_review_error_after_save_and_saves_a_screenshot
     assert report["problems"] == [] and browser.returncode == 0, f"{report}\n{browser.stderr[-2000:]}"
     assert report["workbench"] and "stats" in report["editorTab"]
     assert report["statusItem"] == "metagpt", report
-    assert report["problemsItem"].startswith("1 "), f"one error expected in the Problems count: {report}"
+    assert report["problemsItem"].split()[:2] == ["0", "1"], \
+        f"one warning (the finding confirmed by running it in a trusted workspace) in the Problems count: {report}"
     assert report["squiggle"], report

@@ -6,7 +6,7 @@
  *                                                    the extension-host suite writes VERDICT (exit 0) or the deadline
  *   node browser.js smoke URL SCREENSHOT             open code-server on a folder, open stats.py, wait for the
  *                                                    metagpt status bar item, break mean() and save, wait for the
- *                                                    review's error (Problems count, squiggle), save a screenshot;
+ *                                                    review's warning (Problems count, squiggle), save a screenshot;
  *                                                    prints a JSON report
  *
  * Deadline: METAGPT_BROWSER_DEADLINE_MS (default 180000). Every wait is for an event or a selector, never a sleep.
@@ -87,7 +87,8 @@ async function smoke(url, screenshot) {
     const item = page.locator(".statusbar-item", { hasText: /^\s*metagpt\s*$/ }).first();
     await item.waitFor({ timeout: DEADLINE_MS });
     report.statusItem = (await item.innerText()).trim();
-    // Break mean() on line 7, save, and wait for the review's error in the Problems count of the status bar.
+    // Break mean() on line 7, save, and wait for the review's warning (its claimed call ran and gave the wrong
+    // value: the workspace is trusted and team.runCode is onSaveToo) in the Problems count of the status bar.
     await page.keyboard.press("Control+G");
     await input.waitFor({ timeout: 30_000 });
     await input.fill(":7");
@@ -96,9 +97,9 @@ async function smoke(url, screenshot) {
     await page.keyboard.type(" - 1");
     await page.keyboard.press("Control+S");
     const problems = page.locator('[id="status.problems"]');
-    await problems.filter({ hasText: /^\D*[1-9]/ }).waitFor({ timeout: 60_000 });
+    await problems.filter({ hasText: /^\D*\d+\D+[1-9]/ }).waitFor({ timeout: 60_000 });
     report.problemsItem = (await problems.innerText()).replace(/\s+/g, " ").trim();
-    await page.locator(".squiggly-error").first().waitFor({ timeout: 30_000 });
+    await page.locator(".squiggly-warning").first().waitFor({ timeout: 30_000 });
     report.squiggle = true;
   } catch (error) {
     report.problems.push(String(error));
