@@ -8,6 +8,10 @@ one line, and the stream is resynchronised on the next ``Content-Length`` header
 without a line break) runs into it. The connection survives; only the refused frame is lost. Upstream, pygls'
 ``io_.run_async`` would check the length before reading.
 
+pygls also skips a frame that announces ``Content-Length: 0`` without a word (it takes 0 for "no length yet"), so an
+empty body would get no answer at all. Here it becomes a one-byte body that is not JSON, which the protocol answers
+with the parse error (-32700) that an empty body is owed.
+
 64 MiB is far above any real LSP message (a 10 MB file opened in full is about 10.5 MB of JSON) and low enough that
 one frame cannot exhaust the machine.
 """
@@ -28,6 +32,8 @@ _MAX_LINE = 64 * 1024
 _HEADER = b"Content-Length:"
 _LENGTH = re.compile(rb"Content-Length: *(\d+)\s*$")
 _REFUSED = b"X-Refused-Content-Length: too long\r\n"
+_EMPTY_BODY_STAND_IN = b" "
+"""What an empty body is read as: not JSON, so it gets the parse error an empty body is owed."""
 
 
 class GuardedStdin:
@@ -36,6 +42,7 @@ class GuardedStdin:
     def __init__(self, raw: BinaryIO, max_length: int = MAX_CONTENT_LENGTH) -> None:
         self._raw = raw
         self._max_length = max_length
+        self._empty_body_next = False
 
     def readline(self) -> bytes:
         line = self._raw.readline(_MAX_LINE)
@@ -48,9 +55,15 @@ class GuardedStdin:
             log.error("a message from the editor announced %s bytes (Content-Length), over the limit of %d MiB; "
                       "skipped", shown, self._max_length // (1024 * 1024))
             return _REFUSED
+        if match is not None and int(match.group(1)) == 0:
+            self._empty_body_next = True
+            return b"Content-Length: %d\r\n" % len(_EMPTY_BODY_STAND_IN)
         return line
 
     def read(self, size: int) -> bytes:
+        if self._empty_body_next:
+            self._empty_body_next = False
+            return _EMPTY_BODY_STAND_IN
         return self._raw.read(size)
 
     def _too_long(self, digits: bytes) -> bool:

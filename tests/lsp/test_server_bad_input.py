@@ -502,3 +502,15 @@ async def test_text_sync_and_requests_leave_nothing_behind_in_the_protocol(monke
         assert dict(protocol._result_types) == {}
     finally:
         logging.getLogger("metagpt_lsp").removeHandler(server.editor_log)
+
+
+async def test_an_empty_body_gets_a_parse_error_and_the_connection_goes_on():
+    """pygls skips a frame of ``Content-Length: 0`` silently (it reads 0 as "no length yet"): it is owed -32700."""
+    server = await RawServer.start()
+    try:
+        await server.initialize()
+        await server.send(b"Content-Length: 0\r\n\r\n")
+        answers = await server.answers_until_barrier()
+        assert [(a["id"], a["error"]["code"]) for a in answers] == [(None, -32700)]
+    finally:
+        assert await server.stop() == 0
