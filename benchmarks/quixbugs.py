@@ -265,6 +265,7 @@ async def run(args: argparse.Namespace) -> int:
     if args.limit:
         chosen = chosen[: args.limit]
     config = (f"candidates={args.candidates} doctests={args.doctests} runCode={args.run_code} "
+              f"maxTokens={DIRECT_MAX_TOKENS} "
               f"model={args.model or EMBEDDED_MODEL}")
     results = Path(args.results)
     results.parent.mkdir(parents=True, exist_ok=True)
@@ -289,7 +290,8 @@ async def run(args: argparse.Namespace) -> int:
         print(f"embedded model: ready at {base_url} {ready:.1f} s after launch, first answer (cold start) after "
               f"{time.monotonic() - began:.1f} s", flush=True)
     api_key = os.environ.get("OPENAI_API_KEY", "no-key")
-    settings: dict[str, Any] = {"llm": {"baseUrl": base_url, "model": model},
+    # The same reply cap as the direct call: a whole function rewritten must fit in the team's replies too.
+    settings: dict[str, Any] = {"llm": {"baseUrl": base_url, "model": model, "maxTokens": DIRECT_MAX_TOKENS},
                                 "team": {"fixCandidates": args.candidates, "runDoctests": args.doctests,
                                          "runCode": args.run_code},
                                 "review": {"onSave": False}}
