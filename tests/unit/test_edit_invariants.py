@@ -154,7 +154,8 @@ WRAPPERS = [
 ]
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(name=st.sampled_from([t[0] for t in TARGETS]), parts=st.lists(st.sampled_from(BAD_REPLIES), min_size=1,
                                                                      max_size=3),
        wrapper=st.sampled_from(WRAPPERS))
