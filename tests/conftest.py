@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-settings.register_profile("repeatable", derandomize=True, database=None)
-settings.load_profile("repeatable")
-"""Property tests draw the same examples on every run: a CI run is red for a change, never for a draw."""
-
 from metagpt_lsp.agents.llm.client import LlmClient
 from metagpt_lsp.agents.llm.settings import LlmEndpoint, LlmSettings
 from metagpt_lsp.testing.scripted_llm import ScriptedLlm
+
+settings.register_profile("repeatable", derandomize=True, database=None)
+settings.load_profile("repeatable")
+"""Property tests draw the same examples on every run: a CI run is red for a change, never for a draw."""
 
 _LAYERS = ("unit", "lsp", "editors", "embedded")
 
