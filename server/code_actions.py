@@ -1,9 +1,10 @@
 """Code actions: "Explain and fix" for any diagnostic, "Generate code" and "Review this function".
 
-Listing is instant and asks no model: it only looks at the diagnostics in range and the tree at the cursor. The
-team runs when the user picks an action — in ``codeAction/resolve``, or, for clients that cannot resolve edits, after
-a ``workspace/executeCommand`` that answers at once, ending with ``workspace/applyEdit`` (:mod:`.command_work`). The answer is a ``TextDocumentEdit`` stamped
-with the version the team worked on; if the document changed meanwhile the work is cancelled and nothing is applied.
+Listing is instant and asks no model: it only looks at the diagnostics in range and the tree at the cursor. The team
+runs when the user picks an action — in ``codeAction/resolve``, or, for clients that cannot resolve edits, after a
+``workspace/executeCommand`` that answers at once, ending with ``workspace/applyEdit`` (:mod:`.command_work`). The
+answer is a ``TextDocumentEdit`` stamped with the version the team worked on; if the document changed meanwhile the work
+is cancelled and nothing is applied.
 """
 
 from __future__ import annotations
@@ -198,7 +199,8 @@ async def run_action(server: Any, data: dict[str, Any]) -> types.WorkspaceEdit |
         position = server.converter.structure(data["position"], types.Position)
         cursor = _offset(snapshot, position)
         unit = innermost_unit(snapshot, cursor, cursor)
-        await review_document(server, uri, (unit,) if unit else (), title=f"Reviewing {unit.name if unit else ''}",
+        await review_document(server, snapshot.uri, (unit,) if unit else (),
+                              title=f"Reviewing {unit.name if unit else ''}",
                               may_run_code=may_run_code(server.settings, on_save=False))
         return None
     server.document_tasks.track(uri, "action")

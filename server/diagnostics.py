@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 
 from lsprotocol import types
 
-from metagpt_lsp.agents.syntax import DocumentSnapshot
-from metagpt_lsp.agents.syntax import syntax_problems
+from metagpt_lsp.agents.syntax import DocumentSnapshot, syntax_problems
 
 SOURCE = "metagpt-lsp"
 

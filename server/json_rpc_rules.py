@@ -161,7 +161,7 @@ class StrictJsonRpcProtocol(LanguageServerProtocol):
                 data = {**data, "params": data.get("params")}
         try:
             return self._converter.structure(data, target)
-        except Exception as error:  # whatever the converter raised, the sender is told why
+        except Exception as error:  # noqa: BLE001 - whatever the converter raised, the sender is told why
             unusable = malformed_input.bad_params(data, error)
             if kind == "answer":
                 self._fail_request(data["id"], NoAnswerFromEditor(str(unusable)))

@@ -167,7 +167,8 @@ async def test_a_block_opening_line_gets_lines_up_to_the_dedent(project: GitProj
         doc = client.track(EditorDocument(project.uri("stats.py"), text))
         doc.open(client)
         (item,) = await ask(client, doc, len(text))
-        assert item.insert_text == "\n    low, high = min(low, high), max(low, high)\n    return max(low, min(value, high))"
+        assert item.insert_text == ("\n    low, high = min(low, high), max(low, high)\n"
+                                    "    return max(low, min(value, high))")
 
 
 async def test_no_automatic_request_with_text_right_of_the_cursor(project: GitProject, review_cache: Path,

@@ -1,15 +1,16 @@
 """A scripted OpenAI-compatible server on 127.0.0.1 for tests and benchmarks: real HTTP, scripted replies, faults.
 
 It speaks just enough HTTP/1.1 (keep-alive, Content-Length bodies, chunked SSE streams) for the ``openai`` client and
-any other OpenAI-compatible client: ``GET /v1/models``, ``POST /v1/chat/completions`` and ``POST /v1/completions``
-(raw prompts, as fill-in-the-middle sends them; ``completions_endpoint=False`` answers it with HTTP 404 like a
-chat-only hosted API), streaming or not, with ``usage`` estimated as characters // 4 and ``stop`` strings honoured. Each request is answered by the first matching :class:`Rule` — a regex on the
-last user message, on any message or on a raw ``prompt``, or a predicate on the request JSON — with a reply text or a fault: latency,
-HTTP 429 with Retry-After, HTTP 500, a malformed JSON body, a stream cut off mid-way (``truncate``: the connection
-drops inside the body; ``unfinished``: the body ends cleanly, without a finish_reason or ``[DONE]``), or a hang that
-lasts until the client disconnects. ``latency_s`` delays every completion (benchmarks: a fixed cost per call).
-``llama_cpp=True`` mimics the embedded llama.cpp server (``json_schema`` answers HTTP 500, ``json_object`` works);
-``reject_params`` mimics OpenAI's HTTP 400 on parameters it does not know.
+any other OpenAI-compatible client: ``GET /v1/models``, ``POST /v1/chat/completions`` and ``POST /v1/completions`` (raw
+prompts, as fill-in-the-middle sends them; ``completions_endpoint=False`` answers it with HTTP 404 like a chat-only
+hosted API), streaming or not, with ``usage`` estimated as characters // 4 and ``stop`` strings honoured. Each request
+is answered by the first matching :class:`Rule` — a regex on the last user message, on any message or on a raw
+``prompt``, or a predicate on the request JSON — with a reply text or a fault: latency, HTTP 429 with Retry-After, HTTP
+500, a malformed JSON body, a stream cut off mid-way (``truncate``: the connection drops inside the body;
+``unfinished``: the body ends cleanly, without a finish_reason or ``[DONE]``), or a hang that lasts until the client
+disconnects. ``latency_s`` delays every completion (benchmarks: a fixed cost per call). ``llama_cpp=True`` mimics the
+embedded llama.cpp server (``json_schema`` answers HTTP 500, ``json_object`` works); ``reject_params`` mimics OpenAI's
+HTTP 400 on parameters it does not know.
 
 Every request is recorded (the API key apart from the other headers) so tests can assert on prompts and on what
 reached the wire. In tests: ``async with ScriptedLlm(rules) as server`` (or the ``scripted_llm`` fixture); for
@@ -23,8 +24,8 @@ import asyncio
 import json
 import re
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from metagpt_lsp.testing.openai_wire import (
     capped,

@@ -5,9 +5,17 @@ from __future__ import annotations
 
 import pytest
 
-from metagpt_lsp.agents.team.cooperation import (AGENTS, DEFAULT_EDGES, CooperationGraph, Edge, GraphError, Output,
-                                            RoundBound, Verdict)
 from metagpt_lsp.agents.broker.messages import MessageKind as K
+from metagpt_lsp.agents.team.cooperation import (
+    AGENTS,
+    DEFAULT_EDGES,
+    CooperationGraph,
+    Edge,
+    GraphError,
+    Output,
+    RoundBound,
+    Verdict,
+)
 from metagpt_lsp.agents.team.graph_settings import graph_from_settings
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 import time
 
-from metagpt_lsp.agents.team.coordinator import Team
 from metagpt_lsp.agents.edits.examples import examples_for, run_examples
 from metagpt_lsp.agents.syntax.snapshot import DocumentSnapshot
+from metagpt_lsp.agents.team.coordinator import Team
 from metagpt_lsp.agents.team.payloads import FixRequest
 from metagpt_lsp.testing.scripted_llm import Rule
 

@@ -12,8 +12,7 @@ import time
 import pytest
 
 from metagpt_lsp.agents.llm.client import LlmClient
-from metagpt_lsp.agents.llm.errors import (LlmBadReply, LlmError, LlmRateLimited, LlmRejected, LlmTimeout,
-                                           LlmUnavailable)
+from metagpt_lsp.agents.llm.errors import LlmBadReply, LlmError, LlmRateLimited, LlmRejected, LlmTimeout, LlmUnavailable
 from metagpt_lsp.agents.llm.settings import LlmEndpoint, LlmSettings, resolve_endpoint
 from metagpt_lsp.testing.scripted_llm import Rule, ScriptedLlm
 

@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from metagpt_lsp.agents.team.coordinator import Team
-from metagpt_lsp.agents.syntax.snapshot import DocumentSnapshot
 from metagpt_lsp.agents.syntax.problems import syntax_problems
+from metagpt_lsp.agents.syntax.snapshot import DocumentSnapshot
+from metagpt_lsp.agents.team.coordinator import Team
 from metagpt_lsp.agents.team.payloads import FixRequest
 from metagpt_lsp.testing.scripted_llm import Rule
 
