@@ -6,7 +6,7 @@ measure the engine — how many files are in flight — and not this machine's C
 every file is really reviewed. The repository is ``--files`` generated Python modules (three functions each) in a
 temporary git repository.
 
-    .venv/bin/python benchmarks/check_throughput.py --files 24 --latency 0.5 --jobs 1 2
+    .venv/bin/python benchmarks/check_throughput.py --files 24 --latency 0.5 --jobs 1 2 4
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import psutil
 
 from metagpt_lsp.testing.scripted_editor import NO_FINDINGS, scripted_llm_process, server_environment_for
 
@@ -56,24 +58,39 @@ def make_repository(root: Path, files: int) -> None:
         subprocess.run(["git", *args], cwd=root, check=True)
 
 
-def files_per_minute(root: Path, base_url: str, cache: Path, jobs: int) -> tuple[float, int, float]:
+def files_per_minute(root: Path, base_url: str, cache: Path, jobs: int) -> tuple[float, int, float, float]:
+    """(files/min, files checked, seconds, peak RSS in MiB of the largest process of the run: a worker's or the
+    driver's), sampling the process tree every 0.2 s while ``check`` runs."""
     command = [str(Path(sys.executable).with_name("metagpt-lsp")), "check", "--all", "--format", "json",
                "--jobs", str(jobs), "."]
     began = time.perf_counter()
-    done = subprocess.run(command, cwd=root, env=server_environment_for(base_url, cache), capture_output=True,
-                          text=True, check=False)
+    process = subprocess.Popen(command, cwd=root, env=server_environment_for(base_url, cache),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = 0
+    while process.poll() is None:
+        peak = max(peak, _largest_rss(process.pid))
+        time.sleep(0.2)
+    out, err = process.communicate()
     seconds = time.perf_counter() - began
-    if done.returncode not in (0, 1):
-        raise SystemExit(f"check --jobs {jobs} failed ({done.returncode}):\n{done.stderr[-2000:]}")
-    summary = json.loads(done.stdout)["summary"]
-    return summary["checked"] / seconds * 60, summary["checked"], seconds
+    if process.returncode not in (0, 1):
+        raise SystemExit(f"check --jobs {jobs} failed ({process.returncode}):\n{err[-2000:]}")
+    summary = json.loads(out)["summary"]
+    return summary["checked"] / seconds * 60, summary["checked"], seconds, peak / 2**20
+
+
+def _largest_rss(pid: int) -> int:
+    try:
+        root = psutil.Process(pid)
+        return max(p.memory_info().rss for p in [root, *root.children(recursive=True)])
+    except psutil.Error:
+        return 0
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--files", type=int, default=24)
     parser.add_argument("--latency", type=float, default=0.5, help="seconds the scripted LLM waits per request")
-    parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2, 4])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
@@ -82,11 +99,11 @@ def main() -> None:
         with scripted_llm_process(script, root) as base_url:
             rates = {}
             for jobs in args.jobs:
-                rate, checked, seconds = files_per_minute(root / "repo", base_url, root / f"cache-{jobs}.sqlite3",
-                                                          jobs)
+                rate, checked, seconds, peak_mib = files_per_minute(
+                    root / "repo", base_url, root / f"cache-{jobs}.sqlite3", jobs)
                 rates[jobs] = rate
-                print(f"--jobs {jobs}: {checked} files in {seconds:.1f} s = {rate:.1f} files/min "
-                      f"(LLM latency {args.latency:g} s/request, {os.cpu_count()} cores)")
+                print(f"--jobs {jobs}: {checked} files in {seconds:.1f} s = {rate:.1f} files/min, largest process "
+                      f"{peak_mib:.0f} MiB (LLM latency {args.latency:g} s/request, {os.cpu_count()} cores)")
     first = args.jobs[0]
     for jobs in args.jobs[1:]:
         print(f"--jobs {jobs} / --jobs {first}: {rates[jobs] / rates[first]:.2f}x")
