@@ -36,6 +36,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from metagpt_lsp.testing.sample_module import SMALL_STATS as STATS
+
 ROOT = Path(__file__).resolve().parents[2]
 HERE = ROOT / "tests" / "editors" / "emacs"
 DOCS = ROOT / "docs" / "editors-emacs-helix.md"
@@ -44,18 +46,6 @@ RUN_BOUND_S = 300
 
 pytestmark = pytest.mark.timeout(900)
 
-STATS = '''import math
-
-
-def mean(xs):
-    """The average of xs."""
-    total = sum(xs)
-    return total / len(xs)
-
-
-def spread(xs):
-    return max(xs) - min(xs)
-'''
 BROKEN = STATS.replace("return total / len(xs)\n", "return total / len(xs) - 1\n")
 FIXED_MEAN = 'def mean(xs):\n    """The average of xs."""\n    total = sum(xs)\n    return total / len(xs)\n'
 FINDING = "Off by one: the average is lowered by 1."

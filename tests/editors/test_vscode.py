@@ -30,6 +30,8 @@ from pathlib import Path
 
 import pytest
 
+from metagpt_lsp.testing.sample_module import SMALL_STATS as STATS
+
 ROOT = Path(__file__).resolve().parents[2]
 HERE = ROOT / "tests" / "editors" / "vscode"
 ARTIFACTS = ROOT / ".artifacts"
@@ -40,18 +42,6 @@ BROWSER_S = 300.0
 
 pytestmark = pytest.mark.timeout(1200)  # the first test also pays for a cold install (about 3 minutes)
 
-STATS = '''import math
-
-
-def mean(xs):
-    """The average of xs."""
-    total = sum(xs)
-    return total / len(xs)
-
-
-def spread(xs):
-    return max(xs) - min(xs)
-'''
 PALINDROME = 'def is_palindrome(word):\n    """True when word reads the same backwards."""\n    \n'
 AREA = 'def area(width, height):\n    """The area of a width by height rectangle."""\n    pass\n'
 

@@ -88,3 +88,17 @@ def normalise(values):
 
 # TODO: a function that parses the footer line into a dict of totals
 '''
+
+SMALL_STATS = '''import math
+
+
+def mean(xs):
+    """The average of xs."""
+    total = sum(xs)
+    return total / len(xs)
+
+
+def spread(xs):
+    return max(xs) - min(xs)
+'''
+"""The small module the real-editor suites open: one function to review and fix, one to leave alone."""
