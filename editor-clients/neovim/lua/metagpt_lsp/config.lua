@@ -23,9 +23,10 @@ M.defaults = {
     mode = 'auto',
     --- Fallback only: wait this long after the last keystroke before asking (the server debounces as well).
     debounce_ms = 150,
-    --- Insert-mode keys, active only while ghost text is shown (otherwise the key does what it did before).
+    --- Insert-mode keys, active only while ghost text is shown (otherwise the key does what it did before): accept
+    --- the whole offer, its next word, its next line (the rest stays shown), or hide it.
     --- Set a key to false to leave it unmapped.
-    keys = { accept = '<C-l>', dismiss = '<C-]>' },
+    keys = { accept = '<C-l>', accept_word = '<M-Right>', accept_line = '<M-C-Right>', dismiss = '<C-]>' },
     hl_group = 'Comment',
   },
   progress = {
@@ -37,6 +38,7 @@ M.defaults = {
 
 local SHOW_VALUES = { echo = true, notify = true, [false] = true }
 local MODES = { auto = true, native = true, fallback = true, off = true }
+local KEY_NAMES = { accept = true, accept_word = true, accept_line = true, dismiss = true }
 
 --- Merge `opts` over the defaults; a bad option raises an error that names it.
 --- @param opts? table
@@ -63,6 +65,11 @@ function M.resolve(opts)
   end, "'auto', 'native', 'fallback' or 'off'")
   vim.validate('inline.debounce_ms', merged.inline.debounce_ms, 'number')
   vim.validate('inline.keys', merged.inline.keys, 'table')
+  for name, lhs in pairs(merged.inline.keys) do
+    vim.validate('inline.keys.' .. name, lhs, function(v)
+      return KEY_NAMES[name] and (v == false or (type(v) == 'string' and v ~= ''))
+    end, KEY_NAMES[name] and 'a key (a string) or false' or 'one of accept, accept_word, accept_line, dismiss')
+  end
   vim.validate('progress.show', merged.progress.show, function(v)
     return SHOW_VALUES[v] ~= nil
   end, "'echo', 'notify' or false")

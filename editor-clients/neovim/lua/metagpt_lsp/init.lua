@@ -60,10 +60,12 @@ function M.review(scope)
   require('metagpt_lsp.commands').review(scope)
 end
 
---- Accept the ghost text shown in the current buffer; false when none is shown.
+--- Accept the ghost text shown in the current buffer: all of it (the default), its next word or its next line (the
+--- rest stays shown); false when none is shown.
+--- @param what? 'all'|'word'|'line'
 --- @return boolean
-function M.accept()
-  return require('metagpt_lsp.inline').accept(0)
+function M.accept(what)
+  return require('metagpt_lsp.inline').accept(0, what)
 end
 
 --- Hide the ghost text shown in the current buffer; false when none is shown.

@@ -1,8 +1,12 @@
 --- Ghost-text completion: Neovim's own `vim.lsp.inline_completion` where it exists (0.12+, the standard
 --- `textDocument/inlineCompletion`), the extmark fallback of ghost_text.lua elsewhere (0.11), and the accept and
 --- dismiss keys for both. The keys are expression mappings: while nothing is shown they type what they always did.
+--- An offer is accepted whole, or its next word or line (offer_parts.lua); accepting a part keeps the rest shown: the
+--- fallback draws it at once, Neovim's own module asks again and the server answers from its type-through cache
+--- (no model call).
 
 local ghost_text = require('metagpt_lsp.ghost_text')
+local offer_parts = require('metagpt_lsp.offer_parts')
 
 local M = {}
 
@@ -39,15 +43,76 @@ function M.visible(bufnr)
   return ns ~= nil and #vim.api.nvim_buf_get_extmarks(bufnr, ns, 0, -1, { limit = 1 }) > 0
 end
 
---- Accept what is shown; false when nothing is.
+--- Insert the next word or line of a native item at the cursor (the rest comes back with the next answer); the
+--- whole item when that part is all of it.
+--- @param bufnr integer
+--- @param item vim.lsp.inline_completion.Item
+--- @param what 'word'|'line'
+local function accept_native_part(bufnr, item, what)
+  local text = type(item.insert_text) == 'string' and item.insert_text or item.insert_text.value
+  local win = vim.fn.bufwinid(bufnr)
+  local cursor = vim.api.nvim_win_get_cursor(win)
+  local row, col = cursor[1] - 1, cursor[2]
+  local range = item.range
+  local start_row, start_col = row, col
+  local end_row, end_col = row, col
+  if range then
+    start_row, start_col, end_row, end_col = range.start.row, range.start.col, range.end_.row, range.end_.col
+  end
+  local typed = ''
+  if start_row < row or (start_row == row and start_col < col) then
+    typed = table.concat(vim.api.nvim_buf_get_text(bufnr, start_row, start_col, row, col, {}), '\n')
+  end
+  local at_cursor = (start_row < row or (start_row == row and start_col <= col)) and vim.startswith(text, typed)
+  local part, lines
+  if at_cursor then
+    part = offer_parts.take(text:sub(#typed + 1), what)
+  end
+  if at_cursor and #typed + #part < #text then
+    start_row, start_col, end_row, end_col = row, col, row, col
+    lines = vim.split(part, '\n', { plain = true })
+  else
+    lines = vim.split(text, '\n', { plain = true })
+  end
+  vim.api.nvim_buf_set_text(bufnr, start_row, start_col, end_row, end_col, lines)
+  vim.api.nvim_win_set_cursor(win, { start_row + #lines, (#lines == 1 and start_col or 0) + #lines[#lines] })
+end
+
+--- Accept what is shown: the whole offer, or its next word or line; false when nothing is shown.
 --- @param bufnr? integer
+--- @param what? 'all'|'word'|'line' (default 'all')
 --- @return boolean
-function M.accept(bufnr)
+function M.accept(bufnr, what)
   bufnr = (bufnr == nil or bufnr == 0) and vim.api.nvim_get_current_buf() or bufnr
-  if ghost_text.accept(bufnr) then
+  what = what or 'all'
+  if ghost_text.accept(bufnr, what) then
     return true
   end
-  return vim.lsp.inline_completion ~= nil and vim.lsp.inline_completion.get({ bufnr = bufnr })
+  if vim.lsp.inline_completion == nil then
+    return false
+  end
+  if what == 'all' then
+    return vim.lsp.inline_completion.get({ bufnr = bufnr })
+  end
+  return vim.lsp.inline_completion.get({ bufnr = bufnr, on_accept = function(item)
+    if type(item.insert_text) ~= 'string' and item.insert_text.kind == 'snippet' then
+      vim.snippet.expand(item.insert_text.value) -- a snippet goes in whole
+    else
+      accept_native_part(bufnr, item, what)
+    end
+  end })
+end
+
+--- Accept the next word of what is shown; false when nothing is.
+--- @param bufnr? integer
+function M.accept_word(bufnr)
+  return M.accept(bufnr, 'word')
+end
+
+--- Accept the next line of what is shown; false when nothing is.
+--- @param bufnr? integer
+function M.accept_line(bufnr)
+  return M.accept(bufnr, 'line')
 end
 
 --- Hide what is shown; false when nothing is.
@@ -67,11 +132,16 @@ function M.dismiss(bufnr)
   return true
 end
 
---- Buffer-local insert-mode mappings for accept and dismiss.
+--- Buffer-local insert-mode mappings for accepting (whole, a word, a line) and dismissing.
 --- @param bufnr integer
---- @param keys table { accept = lhs|false, dismiss = lhs|false }
+--- @param keys table { accept = lhs|false, accept_word = lhs|false, accept_line = lhs|false, dismiss = lhs|false }
 local function map_keys(bufnr, keys)
-  local actions = { accept = M.accept, dismiss = M.dismiss }
+  local actions = {
+    accept = 'accept the ghost text',
+    accept_word = 'accept the next word of the ghost text',
+    accept_line = 'accept the next line of the ghost text',
+    dismiss = 'hide the ghost text',
+  }
   for name, lhs in pairs(keys) do
     if lhs and actions[name] then
       vim.keymap.set('i', lhs, function()
@@ -79,7 +149,7 @@ local function map_keys(bufnr, keys)
           return lhs
         end
         return ('<Cmd>lua require("metagpt_lsp.inline").%s(%d)<CR>'):format(name, bufnr)
-      end, { buffer = bufnr, expr = true, desc = 'metagpt-lsp: ' .. name .. ' ghost text' })
+      end, { buffer = bufnr, expr = true, desc = 'metagpt-lsp: ' .. actions[name] })
     end
   end
 end
