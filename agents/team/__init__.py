@@ -32,6 +32,8 @@ _EXPORTS = {
     "ReviewCache": ".review_cache",
     "changed_units": ".git_changes",
     "every_unit": ".git_changes",
+    "text_at": ".git_changes",
+    "units_changed_from": ".git_changes",
     "PROMPT_VERSION": ".prompts",
 }
 
@@ -46,6 +48,8 @@ if TYPE_CHECKING:
     from .generation_sites import generation_site as generation_site
     from .git_changes import changed_units as changed_units
     from .git_changes import every_unit as every_unit
+    from .git_changes import text_at as text_at
+    from .git_changes import units_changed_from as units_changed_from
     from .graph_settings import graph_from_settings as graph_from_settings
     from .payloads import Claim as Claim
     from .payloads import Finding as Finding

@@ -1,7 +1,8 @@
-"""What changed since HEAD: git hunks of a document mapped onto the function/class units of its tree.
+"""What changed since HEAD (or any git ref, or any base text): hunks of a document mapped onto its units.
 
-GitPython finds the repository and reads the file as committed at HEAD; the document's current text is compared with
-it line by line (the same hunks ``git diff -U0`` shows, but against the editor's text, saved or not). Each hunk
+GitPython finds the repository and reads the file as committed at HEAD (or another ref); the document's current text
+is compared with it line by line (the same hunks ``git diff -U0`` shows, but against the editor's text, saved or not),
+or with a base text the caller already holds (:func:`units_changed_from`). Each hunk
 lands on its innermost function; a hunk in a class outside its methods yields the methods it touches and a slice of
 the class-level lines it changed (a class is never re-sent whole for an attribute); a hunk outside any unit yields a
 module-level slice of the lines it touched. A file outside git, or untracked, has every unit "changed".
@@ -52,8 +53,9 @@ def path_of(uri: str) -> Path | None:
     return Path(unquote(parsed.path))
 
 
-def head_text(path: Path) -> tuple[str | None, str]:
-    """The file's text at HEAD, or None with the reason (no git, not in a repo, untracked, no commits)."""
+def text_at(path: Path, ref: str = "HEAD") -> tuple[str | None, str]:
+    """The file's text at git ``ref`` (``HEAD``, a branch, ``origin/main``...), or None with the reason: not in a
+    repository, "no commits yet" / "no commit REF", "untracked" / "not in REF", or "git failed: ..."."""
     try:
         import git  # GitPython: imported on first use, not at server start
     except ImportError:  # pragma: no cover - a declared dependency
@@ -67,13 +69,18 @@ def head_text(path: Path) -> tuple[str | None, str]:
     try:
         if not repo.working_tree_dir:
             return None, "a bare repository"
-        relative = path.resolve().relative_to(Path(repo.working_tree_dir).resolve()).as_posix()
-        blob = repo.head.commit.tree / relative
+        try:
+            relative = path.resolve().relative_to(Path(repo.working_tree_dir).resolve()).as_posix()
+        except ValueError:
+            return None, "not in a git repository"
+        try:
+            commit = repo.commit(ref)
+        except (ValueError, git.BadName) as error:
+            return None, "no commits yet" if ref == "HEAD" else f"no commit {ref!r} ({error})"
+        blob = commit.tree / relative
         return blob.data_stream.read().decode("utf-8", "surrogateescape"), "git"
-    except ValueError:
-        return None, "no commits yet"
     except KeyError:
-        return None, "untracked"
+        return None, "untracked" if ref == "HEAD" else f"not in {ref}"
     except (git.GitError, OSError) as error:
         return None, f"git failed: {error}"
     finally:
@@ -98,21 +105,30 @@ def every_unit(snapshot: DocumentSnapshot, basis: str = "whole file") -> Changed
     return ChangedUnits(tuple(_fingerprinted(snapshot, units)), basis)
 
 
-def changed_units(snapshot: DocumentSnapshot) -> ChangedUnits:
-    """The units of a snapshot that differ from HEAD (all units when there is no HEAD version to compare with)."""
+def changed_units(snapshot: DocumentSnapshot, base: str = "HEAD") -> ChangedUnits:
+    """The units of a snapshot that differ from its file at git ``base`` (all units when there is no version there
+    to compare with: outside git, untracked, no commits)."""
     path = path_of(snapshot.uri)
-    old, basis = head_text(path) if path is not None else (None, "not a file")
-    if old is None:
-        return every_unit(snapshot, basis)
-    head = DocumentSnapshot.open(snapshot.uri, 0, old, snapshot.language_name)
+    old, basis = text_at(path, base) if path is not None else (None, "not a file")
+    return units_changed_from(snapshot, old, basis)
+
+
+def units_changed_from(snapshot: DocumentSnapshot, base_text: str | None, basis: str | None = None) -> ChangedUnits:
+    """The units of a snapshot that differ from ``base_text`` (every unit when it is None): what
+    :func:`changed_units` does once it has the text to compare with, for callers that carry it themselves (a batch
+    worker gets a file's base text in its task, with no git at hand)."""
+    if base_text is None:
+        return every_unit(snapshot, basis or "whole file")
+    base = DocumentSnapshot.open(snapshot.uri, 0, base_text, snapshot.language_name)
     selected: dict[tuple[int, int], CodeUnit] = {}
     all_units = code_units(snapshot)
-    for hunk in hunks(old, snapshot.text):
-        if _cosmetic(snapshot, head, hunk):
+    for hunk in hunks(base_text, snapshot.text):
+        if _cosmetic(snapshot, base, hunk):
             continue
         for unit in _units_of_hunk(snapshot, hunk, all_units):
             selected[(unit.start_byte, unit.end_byte)] = unit
-    return ChangedUnits(tuple(_fingerprinted(snapshot, [selected[key] for key in sorted(selected)])), basis)
+    return ChangedUnits(tuple(_fingerprinted(snapshot, [selected[key] for key in sorted(selected)])),
+                        basis or "the given text")
 
 
 def _line_range(snapshot: DocumentSnapshot, first: int, last: int) -> tuple[int, int]:
@@ -121,7 +137,7 @@ def _line_range(snapshot: DocumentSnapshot, first: int, last: int) -> tuple[int,
 
 
 def _cosmetic(snapshot: DocumentSnapshot, head: DocumentSnapshot, hunk: Hunk) -> bool:
-    """Whether a hunk changed only layout, comments or annotations (its code has HEAD's fingerprint)."""
+    """Whether a hunk changed only layout, comments or annotations (its code has the base's fingerprint)."""
     if snapshot.tree is None or head.tree is None:
         return False
     return code_tokens(snapshot, *_line_range(snapshot, hunk.first_line, hunk.last_line)) == code_tokens(

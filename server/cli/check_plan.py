@@ -34,33 +34,10 @@ def task_key(path: str, text_hash: str, base_text: str | None, model: str, promp
     return hashlib.sha256(material.encode()).hexdigest()
 
 
-def text_at(path: Path, ref: str) -> tuple[str | None, str]:
-    """The file's text at git ``ref`` (e.g. ``HEAD``, ``origin/main``), or None with the reason."""
-    import git
-
-    try:
-        repo = git.Repo(path.parent, search_parent_directories=True)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        return None, "not in a git repository"
-    try:
-        root = Path(repo.working_tree_dir or ".").resolve()
-        relative = path.resolve().relative_to(root).as_posix()
-        blob = repo.commit(ref).tree / relative
-        return blob.data_stream.read().decode("utf-8", "surrogateescape"), "git"
-    except KeyError:
-        return None, f"not in {ref}"
-    except (ValueError, git.BadName) as error:
-        return None, f"no commit {ref!r} ({error})"
-    except (git.GitError, OSError) as error:
-        return None, f"git failed: {error}"
-    finally:
-        repo.close()
-
-
 def plan_tasks(files: list[Path], options: TaskOptions, model: str, *, review_all: bool = False,
                diff_ref: str | None = None) -> Plan:
     """Read each file and decide what it is compared with; unreadable files become problems, not tasks."""
-    from metagpt_lsp.agents.team import PROMPT_VERSION
+    from metagpt_lsp.agents.team import PROMPT_VERSION, text_at
 
     tasks: list[FileTask] = []
     problems: list[str] = []
@@ -77,7 +54,7 @@ def plan_tasks(files: list[Path], options: TaskOptions, model: str, *, review_al
         base: str | None = None
         if diff_ref is not None:
             base, why = text_at(path, diff_ref)
-            if base is None and why.startswith(("no commit", "git failed", "not in a git")):
+            if base is None and why.startswith(("no commit", "git failed", "not in a git", "a bare")):
                 problems.append(f"{path}: cannot compare with {diff_ref}: {why}")
                 continue
             if base == text:
