@@ -3,7 +3,8 @@
 
 - The extension-host suite (tests/editors/vscode/suite/index.js) runs inside VS Code's real extension host, opened in
   headless Chromium: the server starts, review diagnostics appear after a save (with progress in the status bar), the
-  "Explain and fix" quick fix resolves and applies, an inline suggestion is accepted into the document. The extension
+  "Explain and fix" quick fix resolves and applies, an inline suggestion is accepted into the document, a multi-line
+  one is typed through and accepted a word, a line and the rest at a time (VS Code's own commands). The extension
   host exits 0 whatever happens, so the suite writes a verdict file and each test here asserts on its part.
 - The UI smoke test opens code-server itself in Chromium, opens a file, breaks a function and saves, waits for the
   review's error in the Problems count and the editor, and saves a screenshot to .artifacts/vscode-ui-smoke.png.
@@ -14,6 +15,7 @@ tests/editors/vscode/setup.sh installs what is missing (Debian chromium and libk
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -31,6 +33,7 @@ from pathlib import Path
 import pytest
 
 from metagpt_lsp.testing.sample_module import SMALL_STATS as STATS
+from metagpt_lsp.testing.scripted_llm import ScriptedLlm, load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = ROOT / "tests" / "editors" / "vscode"
@@ -44,6 +47,10 @@ pytestmark = pytest.mark.timeout(1200)  # the first test also pays for a cold in
 
 PALINDROME = 'def is_palindrome(word):\n    """True when word reads the same backwards."""\n    \n'
 AREA = 'def area(width, height):\n    """The area of a width by height rectangle."""\n    pass\n'
+STUB_LINE = "def perimeter(radius):\n    "
+CIRCLE = "import math\n\n\n" + STUB_LINE + "\n"
+"""A stub whose body line holds its indentation only: at its end the scripted model suggests OFFER (script.json)."""
+OFFER = "total = 2 * math.pi\n    return total * radius"
 
 
 @dataclass(frozen=True)
@@ -130,13 +137,26 @@ def started(command: list[str], env: dict[str, str], ready: str, log: Path) -> I
 
 
 @pytest.fixture(scope="module")
-def llm_url(tmp_path_factory) -> Iterator[str]:
-    """The scripted OpenAI-compatible server, as a separate process the editor's language server can reach."""
-    log = tmp_path_factory.mktemp("llm") / "scripted_llm.log"
-    command = [sys.executable, str(ROOT / "tests" / "support" / "scripted_llm.py"), "--port", "0",
-               "--script", str(HERE / "script.json")]
-    with started(command, dict(os.environ), r"READY (\S+)", log) as child:
-        yield child.match.group(1)
+def scripted_llm() -> Iterator[ScriptedLlm]:
+    """The scripted OpenAI-compatible server (tests/editors/vscode/script.json) in a thread of this process: the
+    editor's language server reaches it over HTTP, and the tests read the requests it received."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="scripted-llm", daemon=True)
+    thread.start()
+    server = ScriptedLlm(**load_script(str(HERE / "script.json")))
+    asyncio.run_coroutine_threadsafe(server.start(), loop).result(30)
+    try:
+        yield server
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)
+        loop.close()
+
+
+@pytest.fixture(scope="module")
+def llm_url(scripted_llm: ScriptedLlm) -> str:
+    return scripted_llm.base_url
 
 
 def make_workspace(folder: Path, llm_url: str, server_log: Path) -> Path:
@@ -147,6 +167,7 @@ def make_workspace(folder: Path, llm_url: str, server_log: Path) -> Path:
     (folder / "stats.py").write_text(STATS, encoding="utf-8")
     (folder / "palindrome.py").write_text(PALINDROME, encoding="utf-8")
     (folder / "area.py").write_text(AREA, encoding="utf-8")
+    (folder / "circle.py").write_text(CIRCLE, encoding="utf-8")
     git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com", "-c", "commit.gpgsign=false"]
     subprocess.run(["git", "init", "-q", str(folder)], check=True)
     subprocess.run([*git, "-C", str(folder), "add", "."], check=True)
@@ -256,6 +277,19 @@ def test_the_explain_and_fix_quick_fix_resolves_and_applies(verdict):
 
 def test_an_inline_suggestion_is_accepted_into_the_document(verdict):
     assert_passed(verdict, "an inline suggestion is offered and accepted into the document")
+
+
+def test_a_multi_line_suggestion_is_typed_through_and_accepted_a_word_a_line_and_the_rest_at_a_time(
+        verdict, scripted_llm):
+    assert_passed(verdict,
+                  "a multi-line suggestion is typed through, then accepted a word, a line and the rest at a time")
+    # The model was asked where the suggestion was made, never inside it: typing through it and each accepted part
+    # were answered from the server's cache.
+    befores = [request.prompt.split("<|fim_suffix|>")[0] for request in scripted_llm.text_completions]
+    assert any(before.endswith(STUB_LINE) for before in befores), befores
+    inside = [before[-60:] for before in befores
+              if any(before.endswith(STUB_LINE + OFFER[:typed]) for typed in range(1, len(OFFER)))]
+    assert inside == [], "the model was asked again inside the suggestion"
 
 
 def test_palette_explain_and_fix_at_cursor_fixes_the_document(verdict):

@@ -6,9 +6,9 @@
  * (METAGPT_VSCODE_VERDICT): `{"results": [{"name", "ok", "error", "ms"}], "log": [...]}`; tests/test_vscode.py
  * asserts on it. Every wait is for an event (diagnostics changed, document changed, status changed) with a deadline.
  *
- * The workspace (METAGPT_VSCODE_WORKSPACE) is a git repository whose HEAD has a correct stats.py and a stub in
- * palindrome.py (a docstring and an indented empty line); the scripted LLM (tests/editors/vscode/script.json) reviews,
- * explains, fixes and completes them.
+ * The workspace (METAGPT_VSCODE_WORKSPACE) is a git repository whose HEAD has a correct stats.py, a stub in
+ * palindrome.py (a docstring and an indented empty line) and one in circle.py (an indented empty line); the scripted
+ * LLM (tests/editors/vscode/script.json) reviews, explains, fixes and completes them.
  */
 
 const fs = require("node:fs");
@@ -154,6 +154,33 @@ const tests = [
     await vscode.commands.executeCommand("editor.action.inlineSuggest.commit");
     await accepted;
     assert(document.lineAt(0).text === "def is_palindrome(word):", `the signature changed:\n${document.getText()}`);
+  }],
+
+  ["a multi-line suggestion is typed through, then accepted a word, a line and the rest at a time", async (context) => {
+    const editor = await openEditor(context.workspace, "circle.py");
+    const document = editor.document;
+    const row = document.lineCount - 2; // the stub's body: indentation only (the file ends with a line break)
+    assert(document.lineAt(row).text === "    ", `line ${row + 1} of circle.py is ${JSON.stringify(document.lineAt(row).text)}`);
+    const lines = () => [document.lineAt(row).text, row + 1 < document.lineCount ? document.lineAt(row + 1).text : null];
+    const changed = (expected, what) => waitFor(vscode.workspace.onDidChangeTextDocument,
+      () => JSON.stringify(lines()) === JSON.stringify(expected), `${what}: lines ${JSON.stringify(expected)}`);
+    editor.selection = new vscode.Selection(row, 4, row, 4);
+    await vscode.commands.executeCommand("editor.action.inlineSuggest.trigger"); // resolves once answered
+    for (const text of "tot") { // typing through: the suggestion stays, the server answers from its cache
+      await vscode.commands.executeCommand("type", { text });
+    }
+    assert(document.lineAt(row).text === "    tot", `typed: ${JSON.stringify(document.lineAt(row).text)}`);
+    await vscode.commands.executeCommand("editor.action.inlineSuggest.trigger");
+    const word = changed(["    total", ""], "the next word accepted");
+    await vscode.commands.executeCommand("editor.action.inlineSuggest.acceptNextWord");
+    await word;
+    const line = changed(["    total = 2 * math.pi", ""], "the next line accepted, line break included");
+    await vscode.commands.executeCommand("editor.action.inlineSuggest.acceptNextLine");
+    await line;
+    const rest = changed(["    total = 2 * math.pi", "    return total * radius"], "the rest accepted");
+    await vscode.commands.executeCommand("editor.action.inlineSuggest.commit");
+    await rest;
+    note(`circle.py after accepting: ${JSON.stringify(document.getText().slice(-80))}`);
   }],
 
   ["palette: Explain and Fix at Cursor fixes the document", async (context) => {
