@@ -17,7 +17,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
@@ -200,8 +200,9 @@ async def _check_file(client: CheckClient, path: Path, fix: bool, timeout: float
     return report
 
 
-async def check_files(files: list[Path], timeout: float, log_level: str,
-                      fix: bool = False, review_all: bool = False) -> tuple[list[FileReport], list[str]]:
+async def check_files(files: list[Path], timeout: float, log_level: str, fix: bool = False,
+                      review_all: bool = False, settings: Any = None) -> tuple[list[FileReport], list[str]]:
+    """Check ``files`` through the real server; ``settings`` (editor settings JSON) go as initializationOptions."""
     client = CheckClient()
     await client.start_io(sys.executable, "-m", "metagpt_lsp.server", "--stdio", "--log-level", log_level)
     reports: list[FileReport] = []
@@ -209,7 +210,7 @@ async def check_files(files: list[Path], timeout: float, log_level: str,
     try:
         root = Path.cwd().resolve()
         await client.initialize_async(types.InitializeParams(
-            capabilities=client_capabilities(), root_uri=root.as_uri(),
+            capabilities=client_capabilities(), root_uri=root.as_uri(), initialization_options=settings,
             client_info=types.ClientInfo(name="metagpt-lsp check"),
             workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name=root.name)]))
         client.initialized(types.InitializedParams())

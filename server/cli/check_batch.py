@@ -16,7 +16,7 @@ from __future__ import annotations
 import difflib
 import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,16 +47,44 @@ class BatchOptions:
     """Worker processes (False: worker threads in this process, for tests)."""
 
 
-def endpoints_from_settings(path: str | None) -> tuple[list[str], str | None]:
-    """``llm.endpoints`` (a list of base URLs) and ``llm.model`` of an editor settings JSON file."""
+def read_settings(path: str | None) -> tuple[Any, list[str], str | None, list[str]]:
+    """The settings tree of an editor settings JSON file (bare or under ``metagptLsp``), as the server would parse
+    it — a bad value keeps its default and is reported — with ``llm.endpoints`` (check's own key: base URLs to share
+    the files out over) taken out: (settings, endpoints, llm.model, problems)."""
+    from ..settings import SECTION, Settings, parse_settings
+
     if path is None:
-        return [], None
+        return Settings(), [], None, []
     data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if isinstance(data, dict) and isinstance(data.get(SECTION), dict):
+        data = data[SECTION]
     llm = data.get("llm") if isinstance(data, dict) else None
-    llm = llm if isinstance(llm, dict) else {}
-    urls = llm.get("endpoints") or ([llm["baseUrl"]] if isinstance(llm.get("baseUrl"), str) else [])
-    model = llm.get("model")
-    return [str(url) for url in urls], model if isinstance(model, str) else None
+    urls: list[str] = []
+    if isinstance(llm, dict):
+        raw_urls = llm.get("endpoints") or ([llm["baseUrl"]] if isinstance(llm.get("baseUrl"), str) else [])
+        urls = [str(url) for url in raw_urls]
+        data = dict(data, llm={key: value for key, value in llm.items() if key != "endpoints"})
+    settings, problems = parse_settings(data)
+    return settings, urls, settings.llm.model, [str(problem) for problem in problems]
+
+
+def task_options(settings: Any, options: BatchOptions) -> TaskOptions:
+    """What each task is asked to do: the same ``review.maxUnits``, ``team.*`` and ``llm.*`` the server honours
+    for an explicit review or fix (code may run unless ``team.runCode`` is "never" or the workspace is untrusted)."""
+    from metagpt_lsp.agents.team import ReviewPolicy
+
+    from ..settings import may_run_code
+
+    team = settings.team
+    review = team.review
+    return TaskOptions(
+        fix=options.fix or options.apply, task_timeout_s=options.task_timeout_s,
+        max_units=settings.review.max_units, run_code=may_run_code(settings, on_save=False),
+        fix_candidates=team.fix_candidates, run_doctests=team.run_doctests,
+        graph_json=json.dumps(team.graph, sort_keys=True) if team.graph else None,
+        review_policy=ReviewPolicy(review.error_confidence, review.warning_confidence,
+                                   review.information_confidence, review.unconfirmed),
+        llm=replace(settings.llm, base_url=None, model=None))
 
 
 def dask_available() -> bool:
@@ -75,15 +103,18 @@ def run_batch(files: list[Path], complaints: list[str], options: BatchOptions) -
     if (options.jobs > 1 or options.scheduler) and not dask_available():
         print(f"metagpt-lsp check: {INSTALL_HINT}", file=sys.stderr)
         return 2
-    urls, settings_model = endpoints_from_settings(options.settings)
+    settings, urls, settings_model, settings_problems = read_settings(options.settings)
+    for problem in settings_problems:
+        print(f"note: {problem}", file=sys.stderr)
     urls = options.endpoints or urls
-    endpoint = resolve_endpoint(LlmSettings(model=options.model or settings_model))
+    key_env = settings.llm.api_key_env
+    endpoint = resolve_endpoint(LlmSettings(model=options.model or settings_model, api_key_env=key_env))
     embedded = None
     if urls:
         targets = [LlmTarget(url.rstrip("/"), endpoint.model if not endpoint.embedded else
-                             options.model or settings_model or "gpt-4o-mini") for url in urls]
+                             options.model or settings_model or "gpt-4o-mini", api_key_env=key_env) for url in urls]
     elif not endpoint.embedded:
-        targets = [LlmTarget(endpoint.base_url or "", endpoint.model)]
+        targets = [LlmTarget(endpoint.base_url or "", endpoint.model, api_key_env=key_env)]
     elif options.scheduler is not None:
         print("with --scheduler the workers may run elsewhere: name the model servers they can reach with "
               "--endpoint URL (repeatable) or llm.endpoints", file=sys.stderr)
@@ -92,14 +123,14 @@ def run_batch(files: list[Path], complaints: list[str], options: BatchOptions) -
         embedded, targets = _start_embedded(endpoint.model)
         if embedded is None:
             return 2
-    task_options = TaskOptions(fix=options.fix or options.apply, task_timeout_s=options.task_timeout_s)
-    plan = plan_tasks(files, task_options, targets[0].model, review_all=options.review_all, diff_ref=options.diff)
+    asked = task_options(settings, options)
+    plan = plan_tasks(files, asked, targets[0].model, review_all=options.review_all, diff_ref=options.diff)
     log = ResultsLog(Path(options.results) if options.results else None)
     local = (options.jobs <= 1 and options.scheduler is None) or all(t.key in log.done for t in plan.tasks)
     runner: Runner = ThreadRunner() if local else DaskRunner(options.jobs, options.scheduler, options.processes)
     progress = Progress(len(plan.tasks))
     try:
-        outcome = run_tasks(plan.tasks, targets, task_options, runner, log,
+        outcome = run_tasks(plan.tasks, targets, asked, runner, log,
                             RunPolicy(options.retries, options.backoff_s, options.max_in_flight), progress)
     finally:
         progress.close()

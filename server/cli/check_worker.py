@@ -14,10 +14,23 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import json
 import os
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+if TYPE_CHECKING:
+    from metagpt_lsp.agents.llm import LlmSettings
+    from metagpt_lsp.agents.team import ReviewPolicy
+
+WORKER_MODULES = ("openai", "openai.resources.chat.completions", "httpcore", "httpcore2", "anyio._backends._asyncio",
+                  "h11", "jiter", "truststore", "sqlite3", "doctest", "tree_sitter_python",
+                  "metagpt_lsp.agents.llm.client", "metagpt_lsp.agents.syntax.snapshot", "metagpt_lsp.agents.edits",
+                  "metagpt_lsp.agents.team.coordinator", "metagpt_lsp.agents.team.review_cache",
+                  "metagpt_lsp.agents.team.git_changes", "metagpt_lsp.agents.team.graph_settings",
+                  "metagpt_lsp.server.cli.check_worker")
+"""What a task imports (a name that does not import is skipped): a local cluster's worker processes fork from one
+process that imported them once."""
 REVIEW_SOURCE = "metagpt-review"
 SYNTAX_SOURCE = "metagpt-lsp"
 
@@ -51,16 +64,30 @@ class LlmTarget:
 
 @dataclass(frozen=True)
 class TaskOptions:
-    """What every task of a run is asked to do; part of each task's key."""
+    """What every task of a run is asked to do, from the same settings the server honours (``review.maxUnits``,
+    ``team.*``, ``llm.*``); what changes a result is part of each task's key."""
 
     fix: bool = False
     task_timeout_s: float = 600.0
-    max_units: int = 50
+    max_units: int = 20
+    """``review.maxUnits``: at most this many changed units of a file are reviewed."""
     run_code: bool = True
     """Claimed inputs and examples may run in the sandbox, as on any explicit request (``team.runCode``)."""
+    fix_candidates: int = 1
+    run_doctests: bool = False
+    graph_json: str | None = None
+    """The ``team.graph`` override as JSON (None: the default cooperation graph)."""
+    review_policy: ReviewPolicy | None = None
+    """``team.review.*`` (None: the defaults)."""
+    llm: LlmSettings | None = None
+    """``llm.*`` but the base URL and model, which each task's :class:`LlmTarget` names (None: the defaults)."""
 
     def as_key(self) -> str:
-        return f"fix={int(self.fix)};max_units={self.max_units};run_code={int(self.run_code)}"
+        llm = self.llm
+        asked = "" if llm is None else f";llm={llm.max_tokens},{llm.temperature:g},{llm.repeat_penalty:g}"
+        return (f"fix={int(self.fix)};max_units={self.max_units};run_code={int(self.run_code)}"
+                f";fix_candidates={self.fix_candidates};run_doctests={int(self.run_doctests)}"
+                f";graph={self.graph_json};policy={self.review_policy!r}{asked}")
 
 
 @dataclass
@@ -85,7 +112,7 @@ def run_file_task(task: FileTask, target: LlmTarget, options: TaskOptions) -> di
 async def _check(task: FileTask, target: LlmTarget, options: TaskOptions) -> dict[str, Any]:
     from metagpt_lsp.agents.llm import LlmClient, LlmEndpoint, LlmSettings, for_endpoint
     from metagpt_lsp.agents.syntax import DocumentSnapshot
-    from metagpt_lsp.agents.team import ReviewCache, Team
+    from metagpt_lsp.agents.team import ReviewCache, Team, graph_from_settings
 
     snapshot = DocumentSnapshot.open(task.uri, 1, task.text)
     record: dict[str, Any] = {"key": task.key, "path": task.path, "status": "done", "content_hash": task.content_hash,
@@ -96,10 +123,13 @@ async def _check(task: FileTask, target: LlmTarget, options: TaskOptions) -> dic
         return record
     endpoint = LlmEndpoint(target.base_url, target.model, os.environ.get(target.api_key_env) or None,
                            target.embedded)
-    settings = for_endpoint(LlmSettings(base_url=target.base_url, model=target.model), endpoint)
+    settings = for_endpoint(replace(options.llm or LlmSettings(), base_url=target.base_url, model=target.model),
+                            endpoint)
+    graph = graph_from_settings(json.loads(options.graph_json)) if options.graph_json else None
     cache = ReviewCache()
     llm = LlmClient(settings, endpoint)
-    team = Team(llm, review_cache=cache, deadline_s=settings.task_deadline_s)
+    team = Team(llm, graph, cache, deadline_s=settings.task_deadline_s, fix_candidates=options.fix_candidates,
+                run_doctests=options.run_doctests)
     try:
         found += await _review(team, snapshot, task.base_text, options)
         final = snapshot
@@ -117,36 +147,17 @@ async def _check(task: FileTask, target: LlmTarget, options: TaskOptions) -> dic
 
 
 async def _review(team: Any, snapshot: Any, base_text: str | None, options: TaskOptions) -> list[_Found]:
-    from metagpt_lsp.agents.team import ReviewRequest
+    from metagpt_lsp.agents.team import ReviewPolicy, ReviewRequest, units_changed_from
 
-    units = units_since(snapshot, base_text)[:options.max_units]
+    units = units_changed_from(snapshot, base_text).units[:options.max_units]
     if not units:
         return []
-    result = await team.review(ReviewRequest(snapshot, tuple(units), options.run_code))
+    request = ReviewRequest(snapshot, tuple(units), options.run_code, options.review_policy or ReviewPolicy())
+    result = await team.review(request)
     if not result.ok:
         raise TaskFailed(f"review incomplete: {result.reason}")
     return [_Found(f.start_byte, f.end_byte, f.message, f.severity, REVIEW_SOURCE, f.code, f.quote)
             for f in result.findings]
-
-
-def units_since(snapshot: Any, base_text: str | None) -> list[Any]:
-    """The units of ``snapshot`` that differ from ``base_text`` — the on-save mapping of ``agents.team.git_changes``
-    (innermost function per hunk, class-level slices, cosmetic hunks skipped) against any base, not only HEAD."""
-    from metagpt_lsp.agents.syntax import DocumentSnapshot, code_units
-    from metagpt_lsp.agents.team import every_unit
-    from metagpt_lsp.agents.team.git_changes import _cosmetic, _fingerprinted, _units_of_hunk, hunks
-
-    if base_text is None:
-        return list(every_unit(snapshot).units)
-    base = DocumentSnapshot.open(snapshot.uri, 0, base_text, snapshot.language_name)
-    all_units = code_units(snapshot)
-    selected: dict[tuple[int, int], Any] = {}
-    for hunk in hunks(base_text, snapshot.text):
-        if _cosmetic(snapshot, base, hunk):
-            continue
-        for unit in _units_of_hunk(snapshot, hunk, all_units):
-            selected[(unit.start_byte, unit.end_byte)] = unit
-    return _fingerprinted(snapshot, [selected[key] for key in sorted(selected)])
 
 
 def _syntax_found(snapshot: Any) -> list[_Found]:

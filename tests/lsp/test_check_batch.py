@@ -234,3 +234,41 @@ def test_without_the_extra_jobs_says_what_to_install(repo: GitProject, monkeypat
     monkeypatch.setitem(sys.modules, "distributed", None)
     assert main(["check", "--jobs", "2", str(repo.root / "stats.py")]) == 2
     assert "pip install 'metagpt-lsp[distributed]'" in capsys.readouterr().err
+
+
+TWO = GREET + '\n\ndef part(name):\n    """Say goodbye."""\n    return "bye " + name\n'
+NOT_CONFIRMED = Rule(json.dumps({"args": "'x'", "expected": "'bye x'", "actual": "'bye x'", "real": False}),
+                     last_user="A reviewer claims")
+
+
+async def test_review_and_team_settings_change_the_batch_outcome_as_they_change_the_servers(
+        tmp_path: Path, scripted_llm: ScriptedLlm, monkeypatch: pytest.MonkeyPatch):
+    from metagpt_lsp.server.cli.check import check_files
+
+    project = GitProject.create(tmp_path / "repo")
+    project.commit({"two.py": TWO})
+    path = project.root / "two.py"
+    scripted_llm.script(review_rule(findings(('return "hello " + name', "no comma after hello", "warning")),
+                                    about="def greet"),
+                        review_rule(findings(('return "bye " + name', "no comma after bye", "warning")),
+                                    about="def part"), NOT_CONFIRMED)
+    chosen = {"review": {"maxUnits": 1}, "team": {"review": {"unconfirmed": "hint"}}}
+    (tmp_path / "settings.json").write_text(json.dumps(chosen))
+    outcomes: dict[str, list[str]] = {}
+    for run, settings in enumerate((None, chosen)):
+        for name, value in server_environment(scripted_llm, tmp_path / f"s{run}.sqlite3").items():
+            monkeypatch.setenv(name, value)
+        asked = len(reviews(scripted_llm))
+        reports, _notes = await check_files([path], WAIT_S, "warning", review_all=True, settings=settings)
+        outcomes[f"server {run}"] = [str(finding) for report in reports for finding in report.findings]
+        outcomes[f"server {run} reviews"] = [str(len(reviews(scripted_llm)) - asked)]
+        asked = len(reviews(scripted_llm))
+        flags = ("--settings", str(tmp_path / "settings.json")) if settings else ("--format", "text", "--jobs", "2")
+        batch = await check(project, scripted_llm, tmp_path / f"b{run}.sqlite3", "--all", *flags, str(path))
+        outcomes[f"batch {run}"] = batch.stdout.splitlines()
+        outcomes[f"batch {run} reviews"] = [str(len(reviews(scripted_llm)) - asked)]
+    assert outcomes["server 0"] == outcomes["batch 0"] == [], "unconfirmed findings are dropped by default"
+    assert outcomes["server 0 reviews"] == outcomes["batch 0 reviews"] == ["2"]
+    (hint,) = outcomes["server 1"]
+    assert outcomes["batch 1"] == [hint] and ": hint: no comma after hello" in hint, outcomes
+    assert outcomes["server 1 reviews"] == outcomes["batch 1 reviews"] == ["1"], "review.maxUnits: 1"
