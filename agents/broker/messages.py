@@ -28,6 +28,8 @@ class MessageKind(StrEnum):
     SUBTASK_VERIFY = "subtask.verify"
     SUBTASK_REVIEW_UNITS = "subtask.review_units"
     SUBTASK_CHALLENGE = "subtask.challenge"
+    SUBTASK_SEARCH_REPAIR = "subtask.search_repair"
+    """When every candidate failed the unit's examples: review tries one-token repairs of it against them."""
     """Review asks diagnosis whether its proposed findings are real defects, and for an input that shows each."""
     REJECT = "reject"
     """A reviewer sends a patch back to its author with the reason; the next round sees it."""

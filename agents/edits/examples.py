@@ -22,6 +22,8 @@ import doctest
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 from .sandbox import run_python
 
@@ -169,3 +171,9 @@ def _verdict(stderr: str, count: int, status: int | None) -> ExampleRun:
     first = failures[0]
     return ExampleRun("failed", count, f"{len(failures)} of its {count} example(s) fail: {first['source']} gave "
                                        f"{first['got'][:160]!r}, expected {first['want'][:160]!r}")
+
+
+def file_path_of(uri: str) -> str | None:
+    """The file behind a ``file:`` URI (its folder goes on ``sys.path`` for sibling imports), None otherwise."""
+    parsed = urlparse(uri)
+    return url2pathname(parsed.path) if parsed.scheme == "file" else None

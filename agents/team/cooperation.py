@@ -109,7 +109,7 @@ K = MessageKind
 DEFAULT_EDGES = (
     _w("coordinator", "diagnosis", 1.0, K.SUBTASK_EXPLAIN),
     _w("coordinator", "generation", 1.0, K.SUBTASK_PROPOSE_FIX, K.SUBTASK_GENERATE),
-    _w("coordinator", "review", 1.0, K.SUBTASK_VERIFY, K.SUBTASK_REVIEW_UNITS),
+    _w("coordinator", "review", 1.0, K.SUBTASK_VERIFY, K.SUBTASK_REVIEW_UNITS, K.SUBTASK_SEARCH_REPAIR),
     _w("diagnosis", "generation", 0.7, K.SUBTASK_PROPOSE_FIX),
     _w("generation", "review", 0.6, K.SUBTASK_VERIFY),
     _w("review", "generation", 0.9, K.REJECT),
@@ -129,7 +129,9 @@ FLOWS = (
                "severity by evidence and team.review.* thresholds"),
     ("explain and fix", "coordinator -> diagnosis: subtask.explain; then per round, coordinator -> generation: "
                         "subtask.propose_fix and coordinator -> review: subtask.verify; generation's proposal and "
-                        "review's verdict merged by weight; a rejection starts the next round"),
+                        "review's verdict merged by weight; when every candidate of the first round failed the unit's "
+                        "examples, coordinator -> review: subtask.search_repair (one-token repairs run against them "
+                        "in the sandbox); a rejection starts the next round"),
     ("generate", "per round, coordinator -> generation: subtask.generate, coordinator -> review: subtask.verify"),
 )
 """The message flows that run over the graph, per request (what ``metagpt-lsp team`` and ``metagpt.team`` show)."""

@@ -44,6 +44,8 @@ from .payloads import (
     Proposal,
     ProposeFix,
     ReviewRequest,
+    SearchedRepair,
+    SearchRepair,
     TeamResult,
     UnitReview,
     Verification,
@@ -125,7 +127,7 @@ class Team:
                     task, K.SUBTASK_PROPOSE_FIX, lambda n, why, k: ProposeFix(request, explained, n, why, k),
                     *allowed, snapshot, report, candidates=self.fix_candidates,
                     focus=(request.start_byte, request.end_byte), run_code=request.run_code,
-                    examples=explained.examples)
+                    examples=explained.examples, suspect=(explained.target_start, explained.target_end))
             except (AgentFailed, TaskEnded, RoundLimitExceeded) as error:
                 return self._result(task, snapshot.uri, snapshot.version, ok=False, reason=_why(error),
                                     explanation=explanation.cause if explanation else "", rounds=rounds)
@@ -142,20 +144,26 @@ class Team:
                                       report: StepReporter, max_rounds: int | None = None, candidates: int = 1,
                                       focus: tuple[int, int] | None = None, run_code: bool | None = None,
                                       examples: tuple[WrittenExample, ...] = (),
+                                      suspect: tuple[int, int] | None = None,
                                       ) -> tuple[object, Verification | None, int]:
         """Rounds of propose -> verify until review accepts; returns (proposal or last reason, verdict, rounds).
 
         With several candidates per round, generation proposes them one after another (each sampled differently)
         and review verifies each (running the examples where ``run_code``); the first that passes all it ran ends
         the round at once, otherwise review chooses among every accepted one so far (``choose_candidate``: evidence,
-        then agreement, then size). A round with none accepted, or whose candidates all failed a written example,
-        sends its reasons (what they gave) to the next. Once a fix is in hand, no further candidate is asked when
+        then agreement, then size). When execution spoke against every candidate of the first round (fixes, where
+        code may run, given diagnosis's ``suspect`` range), review searches the unit's one-token repairs against its
+        examples once (``subtask.search_repair``, seconds and no model call) and its find joins the candidates.
+        A round with none accepted, or whose candidates all failed a written example, sends its reasons (what they
+        gave) to the next. Once a fix is in hand, no further candidate is asked when
         the deadline leaves too little time for one.
         """
         rejections: tuple[str, ...] = ()
         bound = self.graph.max_rounds("generation", "review") or 1
         max_rounds = min(max_rounds, bound) if max_rounds else bound
         pool: list[tuple[Proposal, Verification]] = []  # every accepted candidate of every round
+        proposed: list[str] = []  # what generation wrote, accepted or not: agreement for the repair search
+        searched = suspect is None or not run_code
         slowest = 0.0
         for round_number in range(1, max_rounds + 1):
             reasons: list[str] = []
@@ -174,6 +182,7 @@ class Team:
                     failures.append(error)
                     reasons.append(_why(error))
                     continue
+                proposed.append(proposal.patch.new_text)
                 report(f"review: verifying round {round_number}{which}")
                 verification = (await task.request(
                     K.SUBTASK_VERIFY, VerifyPatch(snapshot, proposal, allowed_start, allowed_end, focus, run_code,
@@ -195,6 +204,15 @@ class Team:
                     reasons.append(verification.reason)
             if len(failures) == candidates and not pool:  # not one proposal yet: the model itself is failing
                 raise failures[0]
+            if not searched and not any(settled(verification) for _, verification in pool):
+                searched = True
+                assert suspect is not None
+                report("review: trying one-token repairs against the examples")
+                found = (await task.request(K.SUBTASK_SEARCH_REPAIR, SearchRepair(
+                    snapshot, allowed_start, allowed_end, *suspect, examples, tuple(proposed)))
+                ).payload_as(SearchedRepair)
+                if found.proposal is not None and found.verification.accepted:
+                    pool.append((found.proposal, found.verification))
             chosen = choose_candidate([verification for _, verification in pool])
             # Another round only when execution spoke against every candidate so far (a written example failed):
             # it hears what they gave. Otherwise the best by evidence, agreement and size is the answer.

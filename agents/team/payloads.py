@@ -280,3 +280,33 @@ class VerifyPatch:
 
     def summary(self) -> str:
         return f"verify {self.proposal.summary()}"
+
+
+@dataclass(frozen=True)
+class SearchRepair:
+    """Review's subtask when execution spoke against every candidate: try the one-token variants of the unit at
+    ``[allowed_start, allowed_end)`` against its examples, nearest first to diagnosis's suspect range."""
+
+    snapshot: DocumentSnapshot
+    allowed_start: int
+    allowed_end: int
+    suspect_start: int
+    suspect_end: int
+    examples: tuple[WrittenExample, ...] = ()
+    candidate_texts: tuple[str, ...] = ()
+    """What generation proposed so far: a variant whose changed line one of them also wrote is preferred."""
+
+    def summary(self) -> str:
+        return f"search one-token repairs of bytes {self.allowed_start}-{self.allowed_end}"
+
+
+@dataclass(frozen=True)
+class SearchedRepair:
+    """The search's answer: the repair as a proposal with review's verification of it, or only a rejection."""
+
+    verification: Verification
+    proposal: Proposal | None = None
+
+    def summary(self) -> str:
+        return self.verification.summary()
+

@@ -3,9 +3,12 @@
 ``subtask.verify``: the patched document must parse with no new ERROR/MISSING nodes, the change must stay inside the
 target node, it must change something, and it must keep what the code defined (:mod:`..edits.invariants`);
 otherwise the patch is rejected with a reason the next round reads. With
-``run_examples`` (the opt-in ``team.runDoctests``) the patched function's own ``>>>`` examples must pass too
-(:mod:`doctest_check`, in a subprocess with a timeout). When generation proposes several candidates, review chooses
+``run_examples`` (where code may run, ``team.runCode``) the patched function's own ``>>>`` examples must pass too
+(:mod:`..edits.examples`, in the sandbox). When generation proposes several candidates, review chooses
 among the accepted ones (:func:`choose_candidate`).
+
+``subtask.search_repair``: when execution spoke against every candidate of a round, review tries the unit's one-token
+variants against its examples in one sandbox run and proposes one that passes them all (:mod:`.repair_search`).
 
 ``subtask.review_units``: one question per unit (the unit, plus the file's imports and the signatures it uses),
 findings anchored by the code they quote — a finding whose quote is not in the unit is dropped, never guessed at.
@@ -26,14 +29,12 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from typing import Any
-from urllib.parse import urlparse
-from urllib.request import url2pathname
 
 from ..broker.messages import Message, MessageKind
 from ..broker.subscription import HandlerContext
 from ..broker.task_scope import BrokerError, TaskEnded
 from ..edits.anchoring import locate_snippet
-from ..edits.examples import DEFAULT_TIMEOUT_S, run_examples
+from ..edits.examples import DEFAULT_TIMEOUT_S, file_path_of, run_examples
 from ..edits.patches import ByteEdit, verify_patch
 from ..edits.sandbox import call_functions
 from ..llm.client import LlmClient
@@ -48,11 +49,13 @@ from .payloads import (
     Execution,
     Finding,
     ReviewRequest,
+    SearchRepair,
     UnitReview,
     Verification,
     VerifyPatch,
 )
 from .prompt_context import review_context
+from .repair_search import search_repair
 from .review_cache import ReviewCache
 from .written_examples import run_written
 
@@ -64,7 +67,7 @@ MAX_CHALLENGED = 2
 
 class ReviewAgent:
     name = "review"
-    watches = (MessageKind.SUBTASK_VERIFY, MessageKind.SUBTASK_REVIEW_UNITS)
+    watches = (MessageKind.SUBTASK_VERIFY, MessageKind.SUBTASK_REVIEW_UNITS, MessageKind.SUBTASK_SEARCH_REPAIR)
     concurrency = 4
 
     def __init__(self, llm: LlmClient, cache: ReviewCache | None = None, run_examples: bool = False,
@@ -77,6 +80,8 @@ class ReviewAgent:
     async def handle(self, message: Message, context: HandlerContext) -> None:
         if message.kind is MessageKind.SUBTASK_VERIFY:
             context.reply(await self.check(message.payload_as(VerifyPatch)))
+        elif message.kind is MessageKind.SUBTASK_SEARCH_REPAIR:
+            context.reply(await search_repair(message.payload_as(SearchRepair), self.check))
         else:
             context.reply(await self.review(message.payload_as(ReviewRequest), context.task_id, context))
 
@@ -93,14 +98,14 @@ class ReviewAgent:
         if unit is None:
             return replace(verification, examples="inconclusive")
         patched = _patched_text(snapshot.source, verification.edits)
-        run = await run_examples(patched, unit.name, _local_path(snapshot.uri), self.examples_timeout_s)
+        run = await run_examples(patched, unit.name, file_path_of(snapshot.uri), self.examples_timeout_s)
         if run.failed:
             return Verification(False, f"the fixed {unit.name} fails its own examples: {run.summary}",
                                 examples=run.verdict)
         verification = replace(verification, reason=f"{verification.reason}; {run.summary}", examples=run.verdict)
         if not subtask.examples:
             return verification
-        passed, failures, ran = await run_written(patched, unit.name, subtask.examples, _local_path(snapshot.uri),
+        passed, failures, ran = await run_written(patched, unit.name, subtask.examples, file_path_of(snapshot.uri),
                                                   min(5.0, self.examples_timeout_s))
         said = f"{passed} of {ran} written example(s) pass" + (f" ({failures[0]})" if failures else "")
         return replace(verification, reason=f"{verification.reason}; {said}", written_passed=passed,
@@ -178,7 +183,7 @@ class ReviewAgent:
             return False
         calls = [(claim.args, claim.expected if is_literal(claim.expected) else None) for _, claim in todo]
         outcomes = await call_functions(request.snapshot.text, unit.name, calls, timeout_s=self.examples_timeout_s,
-                                        module_path=_local_path(request.snapshot.uri))
+                                        module_path=file_path_of(request.snapshot.uri))
         for (record, claim), outcome in zip(todo, outcomes, strict=False):
             verdict = execution_verdict(claim, outcome.status, outcome.value, outcome.matches)
             record["execution"] = {"status": outcome.status, "value": outcome.value, "verdict": verdict}
@@ -219,12 +224,6 @@ def _patched_text(source: bytes, edits: Sequence[ByteEdit]) -> str:
     for edit in sorted(edits, key=lambda e: e.start_byte, reverse=True):
         source = source[:edit.start_byte] + edit.new_text.encode("utf-8", "surrogatepass") + source[edit.end_byte:]
     return source.decode("utf-8", "surrogatepass")
-
-
-def _local_path(uri: str) -> str | None:
-    """The file behind a ``file:`` URI (its folder goes on ``sys.path`` for sibling imports), None otherwise."""
-    parsed = urlparse(uri)
-    return url2pathname(parsed.path) if parsed.scheme == "file" else None
 
 
 def _proposed(snapshot: DocumentSnapshot, unit: CodeUnit, raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
