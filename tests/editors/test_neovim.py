@@ -246,12 +246,14 @@ def test_a_multi_line_offer_is_typed_through_and_accepted_a_word_a_line_and_the_
     assert verdict["after_line"] == {"lines": ["    total = 2 * math.pi", ""], "cursor": [11, 0]}, \
         "the line with its line break: the cursor starts the next line"
     assert verdict["rest_after_line"] == "    return total * radius"
+    assert (verdict.get("rest_after_word_at_once"), verdict.get("rest_after_line_at_once")) == \
+        (verdict["rest_after_word"], verdict["rest_after_line"]), "the rest is shown as soon as a part is accepted"
     assert verdict["after_all"] == {"lines": ["    total = 2 * math.pi", "    return total * radius"],
                                     "cursor": [11, len("    return total * radius")]}
     assert verdict["mode_after"] == "n"
+    assert verdict["hidden_at_once"], "a key that is not the offer's beginning hides it at once"
+    assert verdict.get("kept_at_once") == OFFER[len("tot"):], "typing through keeps the rest shown at once"
     if kind == "fallback":
-        assert verdict["hidden_at_once"], "a key that is not the offer's beginning hides it at once"
-        assert verdict.get("kept_at_once") == OFFER[len("tot"):], "typing through keeps the rest shown at once"
         assert verdict["requests_typing_through"] == 0, "typing through the offer asks the server nothing"
     # The model was asked where the offer was made and after the other key, never inside the offer: typing through
     # it, the backspace back to it and each accepted part were answered without a model call.

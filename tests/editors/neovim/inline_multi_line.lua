@@ -112,6 +112,7 @@ h:run(function()
       feed('<M-Right>', 5)
     end,
     function()
+      h:record('rest_after_word_at_once', shown())
       h:wait('a word accepted', 20000, function()
         return vim.api.nvim_get_current_line() ~= ('    ' .. typed)
       end)
@@ -123,6 +124,7 @@ h:run(function()
       feed('<M-C-Right>', 6)
     end,
     function()
+      h:record('rest_after_line_at_once', shown())
       h:wait('a line accepted', 20000, function()
         return #vim.api.nvim_buf_get_lines(bufnr, 0, -1, false) > initial_lines
       end)

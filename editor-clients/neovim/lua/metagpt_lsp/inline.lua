@@ -33,6 +33,44 @@ local function native_namespace()
   return vim.api.nvim_get_namespaces()['nvim.lsp.inline_completion']
 end
 
+--- Neovim's inline-completion state for `bufnr` (0.12's internal "completor": `current` item, `hide()`), or nil
+--- where this Neovim keeps it elsewhere (then a mismatching keystroke is left to Neovim: it shows what it had until
+--- its next answer).
+local function native_completor(bufnr)
+  local ok, capability = pcall(require, 'vim.lsp._capability')
+  local kind = ok and type(capability) == 'table' and type(capability.all) == 'table'
+    and capability.all.inline_completion
+  local completor = type(kind) == 'table' and type(kind.active) == 'table' and kind.active[bufnr]
+  if type(completor) == 'table' and type(completor.hide) == 'function' then
+    return completor
+  end
+end
+
+--- After a keystroke with Neovim's own inline completion: Neovim keeps showing its item, less as many characters as
+--- the cursor moved, until its next answer; when what was typed is not the item's beginning, hide it now.
+--- @param bufnr integer
+local function drop_mismatched_native_item(bufnr)
+  local completor = native_completor(bufnr)
+  local item = completor and completor.current
+  if not item or vim.api.nvim_get_current_buf() ~= bufnr then
+    return
+  end
+  local text = type(item.insert_text) == 'string' and item.insert_text or (item.insert_text or {}).value
+  local cursor = vim.api.nvim_win_get_cursor(0)
+  local row, col = cursor[1] - 1, cursor[2]
+  local start_row, start_col = row, col
+  if item.range then
+    start_row, start_col = item.range.start.row, item.range.start.col
+  end
+  local before = start_row < row or (start_row == row and start_col <= col)
+  local typed = before and table.concat(vim.api.nvim_buf_get_text(bufnr, start_row, start_col, row, col, {}), '\n')
+  if type(text) == 'string' and typed and vim.startswith(text, typed) and #typed < #text then
+    return
+  end
+  completor.current = nil
+  completor:hide()
+end
+
 --- Whether ghost text (of either kind) is shown in `bufnr`.
 --- @param bufnr integer
 function M.visible(bufnr)
@@ -43,8 +81,8 @@ function M.visible(bufnr)
   return ns ~= nil and #vim.api.nvim_buf_get_extmarks(bufnr, ns, 0, -1, { limit = 1 }) > 0
 end
 
---- Insert the next word or line of a native item at the cursor (the rest comes back with the next answer); the
---- whole item when that part is all of it.
+--- Insert the next word or line of a native item at the cursor and show the rest at once (the next answer, from
+--- the server's type-through cache, replaces it); the whole item when that part is all of it.
 --- @param bufnr integer
 --- @param item vim.lsp.inline_completion.Item
 --- @param what 'word'|'line'
@@ -76,6 +114,12 @@ local function accept_native_part(bufnr, item, what)
   end
   vim.api.nvim_buf_set_text(bufnr, start_row, start_col, end_row, end_col, lines)
   vim.api.nvim_win_set_cursor(win, { start_row + #lines, (#lines == 1 and start_col or 0) + #lines[#lines] })
+  local completor = native_completor(bufnr)
+  if at_cursor and #typed + #part < #text and completor and completor.current == nil then
+    completor.current = { _index = item._index, client_id = item.client_id, command = item.command,
+      insert_text = text:sub(#typed + #part + 1) }
+    completor:show()
+  end
 end
 
 --- Accept what is shown: the whole offer, or its next word or line; false when nothing is shown.
@@ -161,6 +205,13 @@ end
 function M.attach(bufnr, client, inline)
   local kind = M.kind(inline)
   if kind == 'native' then
+    vim.api.nvim_create_autocmd('TextChangedI', {
+      group = vim.api.nvim_create_augroup('metagpt_lsp.inline.' .. bufnr, { clear = true }),
+      buffer = bufnr,
+      callback = function()
+        drop_mismatched_native_item(bufnr)
+      end,
+    })
     vim.lsp.inline_completion.enable(true, { bufnr = bufnr })
   elseif kind == 'fallback' then
     ghost_text.attach(bufnr, client.id, inline)
