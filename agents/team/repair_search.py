@@ -4,9 +4,10 @@ The flow: the unit around the target must be a Python function with examples —
 diagnosis's written ones; :func:`~..edits.one_token_edits.one_token_edits` lists its variants nearest first to
 diagnosis's suspect range; :func:`~..edits.variant_trials.try_variants` runs the examples on the unchanged unit and on
 each variant in one sandbox process. Only when the unchanged unit fails an example (the examples show the bug) do the
-variants that pass them all count, and only when at most :data:`MAX_PASSING` do; among those, one whose changed line a generation candidate also wrote comes first
-(agreement), then the order of the list. The chosen variant is then checked like any candidate (``check``: it
-parses, keeps every definition, runs the examples again and diagnosis's written ones for evidence).
+variants that pass them all count, and only when at most :data:`MAX_PASSING` do; among those, one whose changed line
+a generation candidate also wrote comes first (agreement), then the order of the list. The chosen variant is then
+checked like any candidate (``check``: it parses, keeps every definition, runs the examples again and diagnosis's
+written ones for evidence).
 """
 
 from __future__ import annotations
