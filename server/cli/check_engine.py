@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from . import check_worker
 from .check_plan import share_endpoints
 from .check_worker import WORKER_MODULES, FileTask, LlmTarget, TaskOptions, run_file_task
 
@@ -86,7 +87,8 @@ class DaskRunner:
             with _forked_workers(processes):
                 self._cluster = distributed.LocalCluster(
                     n_workers=jobs, threads_per_worker=1, processes=processes, dashboard_address=None,
-                    silence_logs=logging.CRITICAL, env=dict(os.environ) if processes else None)
+                    silence_logs=logging.CRITICAL, env=dict(os.environ) if processes else None,
+                    preload=[check_worker.__name__] if processes else [])
             self.client = distributed.Client(self._cluster)
         else:
             self.client = distributed.Client(scheduler)
@@ -143,13 +145,28 @@ class ResultsLog:
             return
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            cut_short = _ends_cut_short(self.path)
             self._file = self.path.open("a", encoding="utf-8")
+            if cut_short:  # a run killed mid-write left half a line: never glue the next record onto it
+                self._file.write("\n")
         self._file.write(json.dumps(record) + "\n")
         self._file.flush()
 
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
+
+
+def _ends_cut_short(path: Path) -> bool:
+    """Whether the file's last line has no line break (a run was killed while writing it)."""
+    try:
+        with path.open("rb") as handle:
+            if handle.seek(0, os.SEEK_END) == 0:
+                return False
+            handle.seek(-1, os.SEEK_END)
+            return handle.read(1) != b"\n"
+    except FileNotFoundError:
+        return False
 
 
 @dataclass
@@ -245,7 +262,7 @@ def run_tasks(tasks: list[FileTask], targets: list[LlmTarget], options: TaskOpti
             if error is not None:
                 settle(index, attempt, error)
                 continue
-            record = future.result()
+            record = dict(future.result(), attempts=attempt + 1)
             results[index] = record
             log.append(record)
             on_record(record)

@@ -101,6 +101,15 @@ class _Found:
     quote: str = ""
 
 
+def dask_setup(_worker: Any) -> None:
+    """Dask's preload hook, run in each worker process of a local cluster (``--jobs N``) as it starts: Ctrl-C on the
+    terminal reaches the whole process group, and it is the driver's to handle (it cancels what is in flight, keeps
+    what finished and stops the workers); a worker that took it too would die with a traceback instead."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def run_file_task(task: FileTask, target: LlmTarget, options: TaskOptions) -> dict[str, Any]:
     """Check one file (blocking: a worker thread runs it). Raises :class:`TaskFailed` for a retry."""
     try:
