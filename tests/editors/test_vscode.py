@@ -7,7 +7,8 @@
   one is typed through and accepted a word, a line and the rest at a time (VS Code's own commands). The extension
   host exits 0 whatever happens, so the suite writes a verdict file and each test here asserts on its part.
 - The UI smoke test opens code-server itself in Chromium, opens a file, breaks a function and saves, waits for the
-  review's error in the Problems count and the editor, and saves a screenshot to .artifacts/vscode-ui-smoke.png.
+  review's error in the Problems count and the editor; reads a multi-line ghost text off the screen, types through it
+  and accepts it with Tab; and saves a screenshot to .artifacts/vscode-ui-smoke.png.
 
 tests/editors/vscode/setup.sh installs what is missing (Debian chromium and libkrb5-dev, Node 24, code-server in
 ~/.cache/metagpt-lsp-test, playwright-core, the .vsix); when that fails, these tests fail — they never skip.
@@ -338,3 +339,9 @@ def test_code_server_ui_shows_the_review_warning_after_save_and_saves_a_screensh
     assert report["problemsItem"].split()[:2] == ["0", "1"], \
         f"one warning (the finding confirmed by running it in a trusted workspace) in the Problems count: {report}"
     assert report["squiggle"], report
+    rest = ["    return total * radius"]
+    assert report["ghost"] == {"shown": {"inline": "total = 2 * math.pi", "lines": rest},
+                               "typedThrough": {"inline": "al = 2 * math.pi", "lines": rest}, "saved": True}, \
+        f"the multi-line suggestion is shown whole, then its rest after typing its first characters: {report}"
+    assert "def perimeter(radius):\n    total = 2 * math.pi\n    return total * radius\n" in \
+        (workspace / "circle.py").read_text(encoding="utf-8"), "Tab accepted the whole suggestion"

@@ -6,8 +6,9 @@
  *                                                    the extension-host suite writes VERDICT (exit 0) or the deadline
  *   node browser.js smoke URL SCREENSHOT             open code-server on a folder, open stats.py, wait for the
  *                                                    metagpt status bar item, break mean() and save, wait for the
- *                                                    review's warning (Problems count, squiggle), save a screenshot;
- *                                                    prints a JSON report
+ *                                                    review's warning (Problems count, squiggle); in circle.py,
+ *                                                    read a multi-line ghost text, type through it, accept it with
+ *                                                    Tab and save; save a screenshot; prints a JSON report
  *
  * Deadline: METAGPT_BROWSER_DEADLINE_MS (default 180000). Every wait is for an event or a selector, never a sleep.
  */
@@ -63,7 +64,7 @@ async function suite(url, verdict, consoleLog) {
 
 async function smoke(url, screenshot) {
   const report = { workbench: false, editorTab: null, statusItem: null, problemsItem: null, squiggle: false,
-    problems: [] };
+    ghost: null, problems: [] };
   const browser = await launch();
   try {
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
@@ -101,6 +102,7 @@ async function smoke(url, screenshot) {
     report.problemsItem = (await problems.innerText()).replace(/\s+/g, " ").trim();
     await page.locator(".squiggly-warning").first().waitFor({ timeout: 30_000 });
     report.squiggle = true;
+    report.ghost = await multiLineGhostText(page, input);
   } catch (error) {
     report.problems.push(String(error));
   } finally {
@@ -112,6 +114,58 @@ async function smoke(url, screenshot) {
   }
   process.stdout.write(JSON.stringify(report) + "\n");
   return report.problems.length === 0;
+}
+
+/** The text of the ghost text shown now: its inline part (spans .ghost-text-decoration in the cursor's line) and
+ * the lines VS Code draws under it (spans .ghost-text, one parent per line). */
+function ghostText(page) {
+  return page.evaluate(() => {
+    const text = (node) => node.textContent.replace(/\u00a0/g, " ");
+    const lines = new Map();
+    for (const span of document.querySelectorAll("span.ghost-text")) {
+      lines.set(span.parentElement, (lines.get(span.parentElement) ?? "") + text(span));
+    }
+    return {
+      inline: [...document.querySelectorAll(".ghost-text-decoration")].map(text).join(""),
+      lines: [...lines.values()],
+    };
+  });
+}
+
+/** Wait until the ghost text's inline part is `inline`; returns the ghost text. */
+async function ghostTextShowing(page, inline) {
+  await page.waitForFunction((expected) => [...document.querySelectorAll(".ghost-text-decoration")]
+    .map((node) => node.textContent.replace(/\u00a0/g, " ")).join("") === expected, inline, { timeout: 60_000 });
+  return ghostText(page);
+}
+
+/** In circle.py (a stub: `def perimeter(radius):` over a line of indentation), type at the end of the body line: the
+ * multi-line suggestion shows whole; typing its first characters leaves the rest; Tab accepts it, and
+ * the file is saved. Returns what was shown at each step. */
+async function multiLineGhostText(page, input) {
+  const steps = {};
+  await page.keyboard.press("Control+P");
+  await input.waitFor({ timeout: 30_000 });
+  await input.fill("circle.py");
+  await page.locator(".quick-input-list .monaco-list-row", { hasText: "circle.py" }).first().waitFor({ timeout: 30_000 });
+  await page.keyboard.press("Enter");
+  await page.locator(".view-lines", { hasText: "def perimeter" }).first().waitFor({ timeout: 30_000 });
+  await page.keyboard.press("Control+G");
+  await input.waitFor({ timeout: 30_000 });
+  await input.fill(":5");
+  await page.keyboard.press("Enter");
+  await page.keyboard.press("End"); // after the indentation: the cursor ends "def perimeter(radius):\n    "
+  await page.keyboard.type("#");
+  await page.keyboard.press("Backspace"); // a keystroke, as a user makes: VS Code asks for a suggestion here
+  steps.shown = await ghostTextShowing(page, "total = 2 * math.pi");
+  await page.keyboard.type("tot");
+  steps.typedThrough = await ghostTextShowing(page, "al = 2 * math.pi");
+  await page.keyboard.press("Tab");
+  await page.locator(".view-lines", { hasText: "return total * radius" }).first().waitFor({ timeout: 30_000 });
+  await page.keyboard.press("Control+S");
+  await page.locator(".tabs-container .tab.dirty", { hasText: "circle.py" }).waitFor({ state: "detached", timeout: 30_000 });
+  steps.saved = true;
+  return steps;
 }
 
 async function main() {
