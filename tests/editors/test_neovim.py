@@ -265,6 +265,18 @@ def test_a_multi_line_offer_is_typed_through_and_accepted_a_word_a_line_and_the_
     assert inside == [], "the model was asked again inside the offer"
 
 
+@pytest.mark.parametrize("text, word, line", [
+    ('"""The perimeter."""\n    return 1', '"""The', '"""The perimeter."""\n'),
+    (" = 2 * math.pi\n    return total", " = 2", " = 2 * math.pi\n"),
+    ("\n    return total", "\n    ", "\n"),
+    ("héllo(wörld)", "héllo", "héllo(wörld)"),
+    (")", ")", ")"),
+], ids=["punctuation-then-word", "operator-then-number", "line-break", "non-ascii", "last-closer"])
+def test_the_next_word_and_line_of_an_offer(text, word, line, editor_env, tmp_path):
+    verdict = drive("0.11", "offer_parts", editor_env, tmp_path, json.dumps([text]))
+    assert verdict["offers"] == [{"text": text, "word": word, "line": line}]
+
+
 def test_checkhealth_names_the_server_and_has_the_doctor_probe_the_endpoint(editor_env, tmp_path, llm_base_url):
     source = tmp_path / "shapes.py"
     source.write_text(SHAPES)

@@ -15,7 +15,7 @@ function M.word(rest)
   if rest:sub(1, 1) == '\n' then
     return rest:match('^\n[ \t]*')
   end
-  return rest:match('^[^%w_\n]*[%w_]*')
+  return rest:match('^[^%w_\128-\255\n]*[%w_\128-\255]*') -- bytes of non-ASCII characters count as letters
 end
 
 --- The next line of `rest`, its line break included (never empty when `rest` is not).
