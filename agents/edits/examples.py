@@ -64,7 +64,7 @@ class Runner(doctest.DocTestRunner):
 
     def report_unexpected_exception(self, out, test, example, exc_info):
         failures.append({"source": example.source.strip(), "want": example.want.strip(),
-                         "got": f"{exc_info[0].__name__}: {exc_info[1]}"})
+                         "got": f"{exc_info[0].__name__}: {exc_info[1]}", "raised": True})
 
 examples = [doctest.Example(e["source"], e["want"]) for e in request["examples"]]
 test = doctest.DocTest(examples, module.__dict__, "examples", request["filename"], 0, None)
@@ -75,12 +75,23 @@ print(json.dumps({"loaded": True, "failures": failures, "count": len(examples)})
 
 
 @dataclass(frozen=True)
+class ExampleFailure:
+    """The first example that failed: its source, what it shows, what the function gave, and whether it raised."""
+
+    source: str
+    want: str
+    got: str
+    raised: bool
+
+
+@dataclass(frozen=True)
 class ExampleRun:
     """What running the examples said: ``verdict`` is "passed", "failed" or "inconclusive"."""
 
     verdict: str
     examples: int
     summary: str
+    first_failure: ExampleFailure | None = None
 
     @property
     def passed(self) -> bool:
@@ -169,8 +180,9 @@ def _verdict(stderr: str, count: int, status: int | None) -> ExampleRun:
     if not failures:
         return ExampleRun("passed", count, f"its {count} example(s) pass")
     first = failures[0]
+    failure = ExampleFailure(str(first["source"]), str(first["want"]), str(first["got"]), bool(first.get("raised")))
     return ExampleRun("failed", count, f"{len(failures)} of its {count} example(s) fail: {first['source']} gave "
-                                       f"{first['got'][:160]!r}, expected {first['want'][:160]!r}")
+                                       f"{first['got'][:160]!r}, expected {first['want'][:160]!r}", failure)
 
 
 def file_path_of(uri: str) -> str | None:

@@ -129,7 +129,7 @@ FLOWS = (
                "severity by evidence and team.review.* thresholds"),
     ("explain and fix", "coordinator -> diagnosis: subtask.explain; then per round, coordinator -> generation: "
                         "subtask.propose_fix and coordinator -> review: subtask.verify; generation's proposal and "
-                        "review's verdict merged by weight; when every candidate of the first round failed the unit's "
+                        "review's verdict merged by weight; when the first round's candidates failed the unit's own "
                         "examples, coordinator -> review: subtask.search_repair (one-token repairs run against them "
                         "in the sandbox); a rejection starts the next round"),
     ("generate", "per round, coordinator -> generation: subtask.generate, coordinator -> review: subtask.verify"),

@@ -148,21 +148,22 @@ class Team:
                                       ) -> tuple[object, Verification | None, int]:
         """Rounds of propose -> verify until review accepts; returns (proposal or last reason, verdict, rounds).
 
-        With several candidates per round, generation proposes them one after another (each sampled differently)
-        and review verifies each (running the examples where ``run_code``); the first that passes all it ran ends
-        the round at once, otherwise review chooses among every accepted one so far (``choose_candidate``: evidence,
-        then agreement, then size). When execution spoke against every candidate of the first round (fixes, where
-        code may run, given diagnosis's ``suspect`` range), review searches the unit's one-token repairs against its
-        examples once (``subtask.search_repair``, seconds and no model call) and its find joins the candidates.
-        A round with none accepted, or whose candidates all failed a written example, sends its reasons (what they
-        gave) to the next. Once a fix is in hand, no further candidate is asked when
-        the deadline leaves too little time for one.
+        With several candidates per round, generation proposes them one after another (each sampled differently) and
+        review verifies each (running the examples where ``run_code``); the first that passes all it ran ends the round
+        at once, otherwise review chooses among every accepted one so far (``choose_candidate``: evidence, then
+        agreement, then size). When no candidate of the first round settled it and one failed the unit's own examples
+        (fixes, where code may run, given diagnosis's ``suspect`` range), review searches the unit's one-token repairs
+        against its examples once (``subtask.search_repair``, seconds and no model call) and its find joins the
+        candidates. A round with none accepted, or whose candidates all failed a written example, sends its reasons
+        (what they gave) to the next. Once a fix is in hand, no further candidate is asked when the deadline leaves too
+        little time for one.
         """
         rejections: tuple[str, ...] = ()
         bound = self.graph.max_rounds("generation", "review") or 1
         max_rounds = min(max_rounds, bound) if max_rounds else bound
         pool: list[tuple[Proposal, Verification]] = []  # every accepted candidate of every round
         proposed: list[str] = []  # what generation wrote, accepted or not: agreement for the repair search
+        own_failed = False  # a candidate failed the unit's own examples: they can judge a one-token repair
         searched = suspect is None or not run_code
         slowest = 0.0
         for round_number in range(1, max_rounds + 1):
@@ -189,6 +190,7 @@ class Team:
                                                   examples))
                 ).payload_as(Verification)
                 slowest = max(slowest, asyncio.get_running_loop().time() - began)
+                own_failed = own_failed or verification.examples == "failed"
                 votes: list[Output[Proposal | Verification]] = [
                     Output("generation", "patch", proposal, Verdict.PROPOSE, to="review"),
                     Output("review", "patch", verification,
@@ -204,7 +206,7 @@ class Team:
                     reasons.append(verification.reason)
             if len(failures) == candidates and not pool:  # not one proposal yet: the model itself is failing
                 raise failures[0]
-            if not searched and not any(settled(verification) for _, verification in pool):
+            if not searched and own_failed and not any(settled(verification) for _, verification in pool):
                 searched = True
                 assert suspect is not None
                 report("review: trying one-token repairs against the examples")

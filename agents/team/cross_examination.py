@@ -10,7 +10,8 @@ shows it); where code may run, the claimed call is executed against the unit in 
   along review -> diagnosis, diagnosis's answer along diagnosis -> review — and gives the highest severity whose
   evidence it has and whose threshold (``ReviewPolicy``) its confidence reaches: Error needs a crash, Warning a
   confirming run, Information only the votes; a refuted finding is dropped whatever the votes, and one below every
-  threshold is dropped or, by the ``unconfirmed`` setting, shown as a Hint.
+  threshold is dropped or, by the ``unconfirmed`` setting, shown as a Hint. A finding made by running the
+  function's own examples (:mod:`.example_findings`) needs no vote: a Warning, or an Error when the example raised.
 
 Pure functions over frozen records: no model, no process, no broker.
 """
@@ -25,6 +26,9 @@ from .cooperation import CooperationGraph, Output, Verdict
 from .payloads import Claim, Finding, ReviewPolicy
 
 SEVERITIES = ("error", "warning", "info", "hint")
+EXAMPLES_CODE = "examples"
+"""The code of a finding made by running the function's own examples (:mod:`.example_findings`), not proposed by
+review's model: execution alone decides it."""
 _HANG_WORDS = ("loop", "hang", "never", "forever", "timeout", "time out", "recursion", "infinite")
 
 
@@ -134,7 +138,12 @@ def _has_edge(graph: CooperationGraph, source: str, target: str) -> bool:
 
 
 def judge(graph: CooperationGraph, finding: Finding, policy: ReviewPolicy) -> Finding | None:
-    """The finding with its confidence, severity and evidence in words; None when it is not to be shown."""
+    """The finding with its confidence, severity and evidence in words; None when it is not to be shown. A failing
+    example of the function's own (``EXAMPLES_CODE``) is a Warning, or an Error when it raised, on that alone."""
+    if finding.code == EXAMPLES_CODE and finding.execution is not None:
+        severity = "error" if finding.execution.verdict == "crash" else "warning"
+        return replace(finding, severity=severity, confidence=1.0,
+                       message=f"{finding.message} ({finding.evidence})")
     verdict = finding.execution.verdict if finding.execution is not None else ""
     if verdict == "refuted":
         return None

@@ -1,18 +1,17 @@
-"""Review's search for a one-token repair, asked when every candidate fix of a round failed the unit's examples.
+"""Review's search for a one-token repair, asked when the candidate fixes of a round failed the unit's own examples.
 
-The flow: the unit around the target must be a Python function with examples — its own ``>>>`` examples, else
-diagnosis's written ones; :func:`~..edits.one_token_edits.one_token_edits` lists its variants nearest first to
-diagnosis's suspect range; :func:`~..edits.variant_trials.try_variants` runs the examples on the unchanged unit and on
-each variant in one sandbox process. Only when the unchanged unit fails an example (the examples show the bug) do the
-variants that pass them all count, and only when at most :data:`MAX_PASSING` do; among those, one whose changed line
-a generation candidate also wrote comes first (agreement), then the order of the list. The chosen variant is then
-checked like any candidate (``check``: it parses, keeps every definition, runs the examples again and diagnosis's
-written ones for evidence).
+The flow: the unit around the target must be a Python function with examples of its own (``>>>`` in its docstring or
+beside it: diagnosis's written examples are too often wrong to choose a repair alone, they only rank it);
+:func:`~..edits.one_token_edits.one_token_edits` lists its variants nearest first to diagnosis's suspect range;
+:func:`~..edits.variant_trials.try_variants` runs the examples on the unchanged unit and on each variant in one sandbox
+process. Only when the unchanged unit fails an example (the examples show the bug) do the variants that pass them all
+count, and only when at most :data:`MAX_PASSING` do; among those, one whose changed line a generation candidate also
+wrote comes first (agreement), then the order of the list. The chosen variant is then checked like any candidate
+(``check``: it parses, keeps every definition, runs the examples again and diagnosis's written ones for evidence).
 """
 
 from __future__ import annotations
 
-import doctest
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
@@ -41,10 +40,9 @@ async def search_repair(subtask: SearchRepair, check: Check) -> SearchedRepair:
         return _none("one-token repairs are tried only for a Python function")
     function_name = snapshot.source[name.start_byte:name.end_byte].decode("utf-8", "replace")
     text = snapshot.source.decode("utf-8", "surrogatepass")
-    examples = examples_for(text, function_name) or [
-        doctest.Example(example.call(function_name) + "\n", example.expected + "\n") for example in subtask.examples]
-    if not examples:
-        return _none(f"{function_name} has no examples to try repairs against")
+    examples = examples_for(text, function_name)
+    if not examples:  # diagnosis's written examples are too often wrong to choose a repair alone: they only rank
+        return _none(f"{function_name} has no examples of its own to try repairs against")
     lines = snapshot.lines
     suspect = (lines.line_of(subtask.suspect_start), lines.line_of(max(subtask.suspect_start, subtask.suspect_end)))
     edits = one_token_edits(snapshot.source, node, suspect)

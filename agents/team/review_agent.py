@@ -12,13 +12,15 @@ variants against its examples in one sandbox run and proposes one that passes th
 
 ``subtask.review_units``: one question per unit (the unit, plus the file's imports and the signatures it uses),
 findings anchored by the code they quote — a finding whose quote is not in the unit is dropped, never guessed at.
-Then cross-examination: review asks diagnosis to challenge its findings (``subtask.challenge``, along the graph's
-review -> diagnosis edge; at most ``MAX_CHALLENGED`` per unit, so one changed function costs one to three
-requests), and where the request allows code to run, each claimed call is executed against the unit in the sandbox
-(:func:`..edits.sandbox.call_functions`). The findings go back with their claims and runs; the coordinator turns
-them into severities (:mod:`cross_examination`). Each unit is reviewed once per content hash, model and prompt
-version: the findings, claims and runs are kept in the review cache, so an unchanged unit costs no request, across
-saves and restarts (a claim cached before code was allowed to run is run, without a request, once it is).
+Where the request allows code to run, the unit's own ``>>>`` examples run too: a failing one is a finding of its
+own, confirmed by execution (:mod:`.example_findings`). Then cross-examination: review asks diagnosis to challenge
+its findings (``subtask.challenge``, along the graph's review -> diagnosis edge; at most ``MAX_CHALLENGED`` per
+unit, so one changed function costs one to three requests), and where the request allows code to run, each claimed
+call is executed against the unit in the sandbox (:func:`..edits.sandbox.call_functions`). The findings go back with
+their claims and runs; the coordinator turns them into severities (:mod:`cross_examination`). Each unit is reviewed
+once per content hash, model and prompt version: the findings, claims and runs are kept in the review cache, so an
+unchanged unit costs no request, across saves and restarts (a claim cached before code was allowed to run is run,
+without a request, once it is).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from ..syntax.code_units import CodeUnit, innermost_unit
 from ..syntax.snapshot import DocumentSnapshot
 from . import prompts
 from .cross_examination import execution_verdict, is_literal, runnable
+from .example_findings import example_finding
 from .payloads import (
     Challenge,
     ChallengeAnswer,
@@ -154,7 +157,9 @@ class ReviewAgent:
         ran = await self._run_claims(request, unit, raw) if request.may_run_code else False
         if self.cache is not None and complete and (not cached or ran):
             self.cache.put(key, raw)
-        return UnitReview(unit, tuple(_anchor(snapshot, unit, raw)), cached)
+        findings = _anchor(snapshot, unit, raw)
+        own = await example_finding(snapshot, unit, self.examples_timeout_s) if request.may_run_code else None
+        return UnitReview(unit, tuple(([own] if own is not None else []) + findings), cached)
 
     async def _challenge(self, snapshot: DocumentSnapshot, unit: CodeUnit, raw: list[dict[str, Any]],
                          asker: HandlerContext | None) -> bool:

@@ -12,9 +12,10 @@ import tree_sitter_python
 from metagpt_lsp.agents.edits.examples import examples_for
 from metagpt_lsp.agents.edits.one_token_edits import TokenEdit, one_token_edits
 from metagpt_lsp.agents.edits.variant_trials import try_variants
+from metagpt_lsp.agents.syntax.code_units import code_units
 from metagpt_lsp.agents.syntax.snapshot import DocumentSnapshot
 from metagpt_lsp.agents.team.coordinator import Team
-from metagpt_lsp.agents.team.payloads import FixRequest
+from metagpt_lsp.agents.team.payloads import FixRequest, ReviewRequest, TeamResult
 from metagpt_lsp.testing.scripted_llm import Rule
 
 MODULE = '''import math
@@ -142,3 +143,37 @@ async def test_examples_that_many_repairs_pass_do_not_choose_one(make_llm_client
         result = await team.explain_and_fix(fix_request(weak, run_code=True))
     assert not result.ok and result.edits == ()
     assert "search_repair" in team.last_trace()
+
+
+# -- review: the function's own examples ---------------------------------------------------------------------------
+
+async def review(make_llm_client, text: str, may_run_code: bool) -> TeamResult:
+    snapshot = DocumentSnapshot.open("file:///tmp/count_positive.py", 2, text, "python")
+    units = tuple(unit for unit in code_units(snapshot) if unit.name == "count_positive")
+    async with Team(make_llm_client(), deadline_s=60) as team:
+        return await team.review(ReviewRequest(snapshot, units, may_run_code))
+
+
+async def test_a_failing_example_is_a_warning_on_the_line_a_repair_points_to_with_no_model_call(make_llm_client,
+                                                                                                 scripted_llm):
+    scripted_llm.script(Rule(json.dumps({"findings": []})))
+    result = await review(make_llm_client, MODULE, may_run_code=True)
+    (finding,) = result.findings
+    assert finding.severity == "warning" and finding.quote == "if value >= 0:"
+    assert "`count_positive([0, 0])` gives 2, its docstring says 0" in finding.message
+    assert "with `>=` -> `>` on line 14 every example passes" in finding.message
+    assert result.requests_sent == 1, "only review's own question; the examples cost no request"
+
+
+async def test_examples_do_not_run_on_review_unless_code_may_run_and_passing_ones_say_nothing(make_llm_client,
+                                                                                               scripted_llm):
+    scripted_llm.script(Rule(json.dumps({"findings": []})))
+    assert (await review(make_llm_client, MODULE, may_run_code=False)).findings == ()
+    assert (await review(make_llm_client, MODULE.replace("value >= 0", "value > 0"), may_run_code=True)).findings == ()
+
+
+async def test_an_example_that_raises_is_an_error(make_llm_client, scripted_llm):
+    scripted_llm.script(Rule(json.dumps({"findings": []})))
+    crashing = MODULE.replace("total += 1", "total += values[len(values)]")
+    (finding,) = (await review(make_llm_client, crashing, may_run_code=True)).findings
+    assert finding.severity == "error" and "raises IndexError" in finding.message
