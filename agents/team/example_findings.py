@@ -1,0 +1,62 @@
+"""Findings from a function's own examples: on review, where code may run, a function whose ``>>>`` examples fail
+has a defect that execution has already confirmed, and no model call is needed to say so.
+
+The flow: run the unit's examples in the sandbox (:func:`..edits.examples.run_examples`); when one fails, look for
+where the defect is — the one-token repairs that make every example pass (:mod:`..edits.one_token_edits`, run by
+:mod:`..edits.variant_trials`): when at most :data:`.repair_search.MAX_PASSING` do, the finding sits on the line of
+the first and names the change; otherwise it sits on the function's name. The coordinator shows it as a Warning (an
+Error when the example raised) with the example as its evidence (:func:`.cross_examination.judge`): the user's own
+docstring is the oracle, so it needs no agent's vote.
+"""
+
+from __future__ import annotations
+
+from ..edits.examples import ExampleFailure, examples_for, file_path_of, run_examples
+from ..edits.one_token_edits import one_token_edits
+from ..edits.variant_trials import try_variants
+from ..syntax.code_units import CodeUnit, unit_node_at
+from ..syntax.snapshot import DocumentSnapshot
+from .cross_examination import EXAMPLES_CODE
+from .payloads import Execution, Finding
+from .repair_search import MAX_PASSING
+
+
+async def example_finding(snapshot: DocumentSnapshot, unit: CodeUnit, timeout_s: float) -> Finding | None:
+    """The finding of ``unit``'s first failing example, located as the module docstring says; None when its examples
+    pass, there are none, or it is not a Python function."""
+    node = unit_node_at(snapshot, unit.start_byte, unit.end_byte)
+    if node is not None and node.type == "decorated_definition":
+        node = node.child_by_field_name("definition")
+    name = node.child_by_field_name("name") if node is not None else None
+    if snapshot.language_name != "python" or node is None or node.type != "function_definition" or name is None:
+        return None
+    text, path = snapshot.text, file_path_of(snapshot.uri)
+    run = await run_examples(text, unit.name, path, timeout_s)
+    if not run.failed:
+        return None
+    start, end, hint = name.start_byte, name.end_byte, ""
+    edits = one_token_edits(snapshot.source, node)
+    trials = await try_variants(text, edits, examples_for(text, unit.name), path, stop_after=MAX_PASSING + 1)
+    if trials.shows_bug and 1 <= len(trials.passing) <= MAX_PASSING:
+        edit = edits[trials.passing[0]]
+        lines = snapshot.lines
+        line = lines.line_of(edit.start_byte)
+        start = lines.line_start(line)
+        line_text = snapshot.source[start:edit.end_byte].split(b"\n")[0]
+        start += len(line_text) - len(line_text.lstrip())
+        end = snapshot.source.find(b"\n", edit.end_byte)
+        end = len(snapshot.source) if end < 0 else end
+        hint = f"; with {edit.what} every example passes"
+    failure = run.first_failure
+    evidence = _evidence(failure) if failure is not None else run.summary
+    quote = snapshot.source[start:end].decode("utf-8", "replace")
+    execution = Execution("raised" if failure is not None and failure.raised else "returned",
+                          failure.got if failure is not None else run.summary,
+                          "crash" if failure is not None and failure.raised else "confirmed")
+    return Finding(start, end, f"{unit.name} fails its own example{hint}", "warning", EXAMPLES_CODE, quote,
+                   unit.name, None, execution, 1.0, evidence)
+
+
+def _evidence(failure: ExampleFailure) -> str:
+    what = "raises" if failure.raised else "gives"
+    return f"`{failure.source}` {what} {failure.got[:160]}, its docstring says {failure.want[:160]}"
