@@ -325,5 +325,8 @@ def test_setup_registers_the_options_it_was_given_and_names_a_bad_one(editor_env
     bad = verdict["bad_option"]
     assert not bad["ok"] and "inline.mode" in bad["message"]
     assert "'auto', 'native', 'fallback' or 'off'" in bad["message"], "the message says what is allowed"
+    bad_key = verdict["bad_key"]
+    assert not bad_key["ok"] and "inline.keys.accept_wrod" in bad_key["message"]
+    assert "one of accept, accept_word, accept_line, dismiss" in bad_key["message"], "a misspelt key name is named"
     assert verdict["after_bad"] == second, "a rejected setup() leaves the working one in place"
     assert verdict["clients"] == 0
