@@ -17,7 +17,9 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -58,24 +60,54 @@ def make_repository(root: Path, files: int) -> None:
         subprocess.run(["git", *args], cwd=root, check=True)
 
 
-def files_per_minute(root: Path, base_url: str, cache: Path, jobs: int) -> tuple[float, int, float, float]:
-    """(files/min, files checked, seconds, peak RSS in MiB of the largest process of the run: a worker's or the
-    driver's), sampling the process tree every 0.2 s while ``check`` runs."""
+@dataclass
+class Run:
+    checked: int
+    seconds: float
+    first_s: float
+    """Seconds until the first file finished: starting the command, Dask and the workers, and one file's work."""
+    steady_rate: float
+    """Files per minute from the first file finished to the last: the LLM-bound part of the run."""
+    peak_mib: float
+
+    @property
+    def rate(self) -> float:
+        return self.checked / self.seconds * 60
+
+
+def files_per_minute(root: Path, base_url: str, cache: Path, jobs: int) -> Run:
+    """One ``check --all`` run: its files/min overall and after the first file, and the peak RSS of the largest
+    process of the run (a worker's or the driver's), sampling the process tree every 0.2 s while it runs."""
     command = [str(Path(sys.executable).with_name("metagpt-lsp")), "check", "--all", "--format", "json",
                "--jobs", str(jobs), "."]
     began = time.perf_counter()
     process = subprocess.Popen(command, cwd=root, env=server_environment_for(base_url, cache),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    finished: list[float] = []
+    tail: list[str] = []
+
+    def read_progress() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            if line.startswith("["):  # "[n/total] path: done", written as each file finishes
+                finished.append(time.perf_counter() - began)
+            tail[:] = (tail + [line])[-20:]
+
+    reader = threading.Thread(target=read_progress, daemon=True)
+    reader.start()
     peak = 0
     while process.poll() is None:
         peak = max(peak, _largest_rss(process.pid))
         time.sleep(0.2)
-    out, err = process.communicate()
+    out = process.stdout.read() if process.stdout else ""
+    process.wait()
+    reader.join()
     seconds = time.perf_counter() - began
     if process.returncode not in (0, 1):
-        raise SystemExit(f"check --jobs {jobs} failed ({process.returncode}):\n{err[-2000:]}")
+        raise SystemExit(f"check --jobs {jobs} failed ({process.returncode}):\n{''.join(tail)}")
     summary = json.loads(out)["summary"]
-    return summary["checked"] / seconds * 60, summary["checked"], seconds, peak / 2**20
+    steady = (len(finished) - 1) / (finished[-1] - finished[0]) * 60 if len(finished) > 1 else 0.0
+    return Run(summary["checked"], seconds, finished[0] if finished else seconds, steady, peak / 2**20)
 
 
 def _largest_rss(pid: int) -> int:
@@ -97,16 +129,18 @@ def main() -> None:
         make_repository(root / "repo", args.files)
         script = {"default_reply": NO_FINDINGS, "latency_s": args.latency}
         with scripted_llm_process(script, root) as base_url:
-            rates = {}
+            runs = {}
             for jobs in args.jobs:
-                rate, checked, seconds, peak_mib = files_per_minute(
-                    root / "repo", base_url, root / f"cache-{jobs}.sqlite3", jobs)
-                rates[jobs] = rate
-                print(f"--jobs {jobs}: {checked} files in {seconds:.1f} s = {rate:.1f} files/min, largest process "
-                      f"{peak_mib:.0f} MiB (LLM latency {args.latency:g} s/request, {os.cpu_count()} cores)")
-    first = args.jobs[0]
+                run = runs[jobs] = files_per_minute(root / "repo", base_url, root / f"cache-{jobs}.sqlite3", jobs)
+                print(f"--jobs {jobs}: {run.checked} files in {run.seconds:.1f} s = {run.rate:.1f} files/min (first "
+                      f"file after {run.first_s:.1f} s, then {run.steady_rate:.1f} files/min), largest process "
+                      f"{run.peak_mib:.0f} MiB (LLM latency {args.latency:g} s/request, {os.cpu_count()} cores)")
+    print(f"load average over the last minute: {os.getloadavg()[0]:.1f} (other work on this machine slows the "
+          "start of each run most)")
+    first = runs[args.jobs[0]]
     for jobs in args.jobs[1:]:
-        print(f"--jobs {jobs} / --jobs {first}: {rates[jobs] / rates[first]:.2f}x")
+        print(f"--jobs {jobs} / --jobs {args.jobs[0]}: {runs[jobs].rate / first.rate:.2f}x overall, "
+              f"{runs[jobs].steady_rate / first.steady_rate:.2f}x after the first file")
 
 
 if __name__ == "__main__":

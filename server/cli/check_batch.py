@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .check_engine import INSTALL_HINT, DaskRunner, ResultsLog, Runner, RunPolicy, ThreadRunner, run_tasks
+from .check_engine import INSTALL_HINT, DaskStart, ResultsLog, Runner, RunPolicy, ThreadRunner, run_tasks
 from .check_plan import content_hash, plan_tasks
 from .check_report import Progress, finding_line, to_json, to_sarif
 from .check_worker import LlmTarget, TaskOptions
@@ -96,13 +96,23 @@ def dask_available() -> bool:
 
 
 def run_batch(files: list[Path], complaints: list[str], options: BatchOptions) -> int:
+    if (options.jobs > 1 or options.scheduler) and not dask_available():
+        print(f"metagpt-lsp check: {INSTALL_HINT}", file=sys.stderr)
+        return 2
+    cluster = DaskStart(options.jobs, options.scheduler, options.processes) if (
+        options.jobs > 1 or options.scheduler) else None
+    try:
+        return _run_batch(files, complaints, options, cluster)
+    finally:
+        if cluster is not None:
+            cluster.discard()
+
+
+def _run_batch(files: list[Path], complaints: list[str], options: BatchOptions, cluster: DaskStart | None) -> int:
     from metagpt_lsp.agents.llm import LlmSettings, resolve_endpoint
 
     from ..version import __version__
 
-    if (options.jobs > 1 or options.scheduler) and not dask_available():
-        print(f"metagpt-lsp check: {INSTALL_HINT}", file=sys.stderr)
-        return 2
     settings, urls, settings_model, settings_problems = read_settings(options.settings)
     for problem in settings_problems:
         print(f"note: {problem}", file=sys.stderr)
@@ -126,8 +136,8 @@ def run_batch(files: list[Path], complaints: list[str], options: BatchOptions) -
     asked = task_options(settings, options)
     plan = plan_tasks(files, asked, targets[0].model, review_all=options.review_all, diff_ref=options.diff)
     log = ResultsLog(Path(options.results) if options.results else None)
-    local = (options.jobs <= 1 and options.scheduler is None) or all(t.key in log.done for t in plan.tasks)
-    runner: Runner = ThreadRunner() if local else DaskRunner(options.jobs, options.scheduler, options.processes)
+    local = cluster is None or all(t.key in log.done for t in plan.tasks)
+    runner: Runner = ThreadRunner() if local or cluster is None else cluster.runner()
     progress = Progress(len(plan.tasks))
     try:
         outcome = run_tasks(plan.tasks, targets, asked, runner, log,

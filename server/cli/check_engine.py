@@ -107,6 +107,32 @@ class DaskRunner:
             self._cluster.close()
 
 
+class DaskStart:
+    """A :class:`DaskRunner` starting on a thread of its own, so that the driver reads the settings and plans the
+    tasks meanwhile (the cluster's processes start on the other cores); :meth:`runner` waits for it, :meth:`discard`
+    closes it once started when the run needs no cluster after all (every task already in the results file)."""
+
+    def __init__(self, jobs: int, scheduler: str | None, processes: bool) -> None:
+        pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="dask start")
+        self._future = pool.submit(DaskRunner, jobs, scheduler, processes)
+        pool.shutdown(wait=False)
+        self._taken = False
+
+    def runner(self) -> DaskRunner:
+        self._taken = True
+        return self._future.result()
+
+    def discard(self) -> None:
+        if not self._taken:
+            self._taken = True
+            self._future.add_done_callback(_close_started)
+
+
+def _close_started(started: concurrent.futures.Future[DaskRunner]) -> None:
+    if started.exception() is None:
+        started.result().close()
+
+
 def _forked_workers(processes: bool) -> contextlib.AbstractContextManager[Any]:
     """Worker processes forked from one forkserver that imported Dask and the worker's modules once, instead of
     spawned fresh: spawning imports them in every worker (~1.5 s of CPU each, all at once, at the start of a run),
