@@ -66,7 +66,7 @@ class Runner(doctest.DocTestRunner):
         failures.append({"source": example.source.strip(), "want": example.want.strip(),
                          "got": f"{exc_info[0].__name__}: {exc_info[1]}", "raised": True})
 
-examples = [doctest.Example(e["source"], e["want"]) for e in request["examples"]]
+examples = [doctest.Example(e["source"], e["want"], e["exc_msg"]) for e in request["examples"]]
 test = doctest.DocTest(examples, module.__dict__, "examples", request["filename"], 0, None)
 runner = Runner(checker=Checker(), optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
 runner.run(test, out=lambda text: None)
@@ -103,13 +103,17 @@ class ExampleRun:
 
 
 def examples_for(source: str, function_name: str) -> list[doctest.Example]:
-    """The ``>>>`` examples of the module's strings that call ``function_name`` (at most :data:`MAX_EXAMPLES`)."""
+    """The ``>>>`` examples of the module's strings that exercise ``function_name``, in order (at most
+    :data:`MAX_EXAMPLES`): those that call it, the steps without output that set up their inputs, and those that
+    show what became of a name a call assigned. Each must be runnable: every name it reads is the module's, a
+    builtin, or assigned by an example kept before it (prose like ``levenshtein(electron, neutron)`` is not a test
+    of anything)."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return []
     parser = doctest.DocTestParser()
-    known = _module_names(tree)
+    module_names = _module_names(tree)
     found: list[doctest.Example] = []
     for node in ast.walk(tree):
         if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
@@ -119,9 +123,39 @@ def examples_for(source: str, function_name: str) -> list[doctest.Example]:
             examples = parser.get_examples(node.value.value)
         except ValueError:  # a malformed example (bad indentation): the string is not a doctest
             continue
-        found += [example for example in examples
-                  if f"{function_name}(" in example.source and _runnable(example.source, known)]
+        found += _exercising(examples, function_name, module_names)
     return found[:MAX_EXAMPLES]
+
+
+def _exercising(examples: list[doctest.Example], function_name: str, module_names: set[str]) -> list[doctest.Example]:
+    """The examples of one string that exercise the function (see :func:`examples_for`); setup steps are kept only
+    when a call follows them."""
+    kept: list[doctest.Example] = []
+    defined = set(module_names)
+    results: set[str] = set()  # names a call of the function assigned
+    calls = 0
+    for example in examples:
+        if example.options.get(doctest.SKIP):
+            continue
+        try:
+            tree = ast.parse(example.source)
+        except (SyntaxError, ValueError):
+            continue
+        loads = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        stores = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        if not loads <= defined:
+            continue
+        calls_it = f"{function_name}(" in example.source
+        if calls_it or (loads & results) or (not example.want and stores):
+            kept.append(example)
+            defined |= stores
+            calls += calls_it
+            if calls_it:
+                results |= stores
+    while kept and f"{function_name}(" not in kept[-1].source and not (
+            {n.id for n in ast.walk(ast.parse(kept[-1].source)) if isinstance(n, ast.Name)} & results):
+        kept.pop()  # trailing setup that no call uses
+    return kept if calls else []
 
 
 def _module_names(tree: ast.Module) -> set[str]:
@@ -137,19 +171,6 @@ def _module_names(tree: ast.Module) -> set[str]:
     return names
 
 
-def _runnable(example_source: str, known: set[str]) -> bool:
-    """An example that compiles and uses only names it or the module defines: prose like
-    ``levenshtein(electron, neutron)`` is not a test of anything."""
-    try:
-        tree = ast.parse(example_source)
-    except (SyntaxError, ValueError):
-        return False
-    defined = known | {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)
-                       and isinstance(node.ctx, ast.Store)}
-    return all(node.id in defined for node in ast.walk(tree) if isinstance(node, ast.Name)
-               and isinstance(node.ctx, ast.Load))
-
-
 async def run_examples(source: str, function_name: str, module_path: str | None = None,
                        timeout_s: float = DEFAULT_TIMEOUT_S) -> ExampleRun:
     """Run the examples of ``function_name`` against the module text ``source``; see the module docstring."""
@@ -158,7 +179,7 @@ async def run_examples(source: str, function_name: str, module_path: str | None 
         return ExampleRun("inconclusive", 0, f"{function_name} has no examples to run")
     folder = str(Path(module_path).parent) if module_path else ""
     request = json.dumps({"source": source, "filename": module_path or f"{function_name}.py", "folder": folder,
-                          "examples": [{"source": e.source, "want": e.want} for e in examples]})
+                          "examples": [{"source": e.source, "want": e.want, "exc_msg": e.exc_msg} for e in examples]})
     run = await run_python(_RUNNER, timeout_s=timeout_s, memory_mb=MEMORY_CAP_MB, files={"request.json": request})
     if run.timed_out:
         return ExampleRun("failed", len(examples),

@@ -54,7 +54,7 @@ class Checker(doctest.OutputChecker):
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             return False
 
-examples = [doctest.Example(e["source"], e["want"]) for e in request["examples"]]
+examples = [doctest.Example(e["source"], e["want"], e["exc_msg"]) for e in request["examples"]]
 passing = 0
 for variant in request["variants"]:
     start, end, new = variant["edit"] or (0, 0, "")
@@ -109,7 +109,7 @@ async def try_variants(module_source: str, edits: Sequence[TokenEdit], examples:
         marker = f"@@{secrets.token_hex(8)}@@"
         request = {"source": module_source, "filename": module_path or "module_under_repair.py",
                    "folder": str(Path(module_path).parent) if module_path else "", "variants": pending,
-                   "examples": [{"source": e.source, "want": e.want} for e in examples],
+                   "examples": [{"source": e.source, "want": e.want, "exc_msg": e.exc_msg} for e in examples],
                    "stop_after": stop_after - sum(1 for i, o in outcomes.items() if i >= 0 and o == "passed")}
         run = await run_python(_RUNNER, timeout_s=remaining, memory_mb=MEMORY_CAP_MB,
                                files={"request.json": json.dumps(request)}, argv=(marker, f"{per_variant_s:g}"))

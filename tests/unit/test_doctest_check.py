@@ -134,3 +134,20 @@ async def test_without_doctests_review_prefers_the_fix_most_candidates_agree_on(
     assert result.ok
     assert [e.new_text.strip() for e in result.edits] == ["longest = max(longest, length + 1)"]
     assert len([r for r in scripted_llm.completions if "Rewrite" in r.last_user_message]) == 3
+
+
+async def test_an_example_that_expects_an_exception_passes_when_it_is_raised():
+    module = ('def get(d, key):\n    """\n    >>> get({}, "y")\n    Traceback (most recent call last):\n'
+              '        ...\n    KeyError: \'y\'\n    """\n    return d[key]\n')
+    assert (await run_examples(module, "get")).passed
+    assert (await run_examples(module.replace("d[key]", "d.get(key)"), "get")).failed
+
+
+async def test_setup_steps_and_checks_of_what_a_call_assigned_are_kept_and_skipped_ones_are_not():
+    module = ('def peek(n, seq):\n    """\n    >>> seq = [0, 1, 2]\n    >>> head, seq = peek(2, seq)\n    >>> head\n'
+              '    (0, 1)\n    >>> unrelated = 5\n    >>> peek(9, undefined_name)  # doctest: +SKIP\n    """\n'
+              '    return tuple(seq[:n]), seq\n')
+    sources = [example.source.strip() for example in examples_for(module, "peek")]
+    assert sources == ["seq = [0, 1, 2]", "head, seq = peek(2, seq)", "head"]
+    assert (await run_examples(module, "peek")).passed
+    assert (await run_examples(module.replace("seq[:n]", "seq[1:n]"), "peek")).failed
