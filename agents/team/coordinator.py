@@ -215,6 +215,8 @@ class Team:
                 ).payload_as(SearchedRepair)
                 if found.proposal is not None and found.verification.accepted:
                     pool.append((found.proposal, found.verification))
+                elif found.hint:
+                    reasons.append(found.hint)
             chosen = choose_candidate([verification for _, verification in pool])
             # Another round only when execution spoke against every candidate so far (a written example failed):
             # it hears what they gave. Otherwise the best by evidence, agreement and size is the answer.

@@ -306,6 +306,8 @@ class SearchedRepair:
 
     verification: Verification
     proposal: Proposal | None = None
+    hint: str = ""
+    """When the examples do not pin a repair down: the line changes that pass them, for generation's next round."""
 
     def summary(self) -> str:
         return self.verification.summary()

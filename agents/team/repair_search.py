@@ -51,9 +51,14 @@ async def search_repair(subtask: SearchRepair, check: Check) -> SearchedRepair:
         return _none(f"{function_name} passes its {len(examples)} example(s) as it is: they cannot tell a repair")
     if not trials.passing:
         return _none(f"none of {trials.tried} one-token repairs of {function_name} passes its examples")
-    if len(trials.passing) > MAX_PASSING:
-        return _none(f"more than {MAX_PASSING} one-token repairs of {function_name} pass its {len(examples)} "
-                     "example(s): they do not pin the fix down")
+    if len(trials.passing) > MAX_PASSING:  # the examples do not pin the fix down: generation hears the options
+        source = snapshot.source
+        options = "; ".join(f"`{_old_line(source, edits[i])}` -> `{_changed_line(source, edits[i])}`"
+                            for i in trials.passing)
+        return SearchedRepair(Verification(False, f"more than {MAX_PASSING} one-token repairs of {function_name} pass "
+                                                  f"its {len(examples)} example(s)"),
+                              hint=f"its examples pass after any one of these one-line changes (use the one that "
+                                   f"fixes the cause, or none): {options}")
     written = {" ".join(line.split()) for candidate in subtask.candidate_texts for line in candidate.splitlines()}
     chosen = min(trials.passing, key=lambda index: (_changed_line(snapshot.source, edits[index]) not in written,
                                                     index))
@@ -68,6 +73,13 @@ async def search_repair(subtask: SearchRepair, check: Check) -> SearchedRepair:
     found = (f"a one-token repair passes its {len(examples)} example(s): {edit.what} "
              f"({len(trials.passing)} of {trials.tried} variants tried pass)")
     return SearchedRepair(replace(verification, reason=f"{found}; {verification.reason}"), proposal)
+
+
+def _old_line(source: bytes, edit: TokenEdit) -> str:
+    """The line the edit changes, as it reads now (whitespace collapsed)."""
+    start = source.rfind(b"\n", 0, edit.start_byte) + 1
+    end = source.find(b"\n", edit.end_byte)
+    return " ".join(source[start:end if end >= 0 else len(source)].decode("utf-8", "replace").split())
 
 
 def _changed_line(source: bytes, edit: TokenEdit) -> str:

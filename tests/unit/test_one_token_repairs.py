@@ -135,7 +135,7 @@ async def test_no_repair_is_searched_where_code_may_not_run(make_llm_client, scr
     assert "one-token" not in result.reason and "search_repair" not in team.last_trace()
 
 
-async def test_examples_that_many_repairs_pass_do_not_choose_one(make_llm_client, scripted_llm):
+async def test_examples_that_many_repairs_pass_choose_none_and_the_next_round_hears_them(make_llm_client, scripted_llm):
     weak = MODULE.replace("    >>> count_positive([1, -2, 3])\n    2\n", "")
     scripted_llm.script(Rule(EXPLAIN, last_user="What causes it"),
                         Rule(f"```python\n{WRONG}\n```".replace("    >>> count_positive([1, -2, 3])\n    2\n", "")))
@@ -143,6 +143,10 @@ async def test_examples_that_many_repairs_pass_do_not_choose_one(make_llm_client
         result = await team.explain_and_fix(fix_request(weak, run_code=True))
     assert not result.ok and result.edits == ()
     assert "search_repair" in team.last_trace()
+    second = [r.last_user_message for r in scripted_llm.completions if "What causes it" not in r.last_user_message
+              and "findings" not in r.last_user_message][1]
+    assert "its examples pass after any one of these one-line changes" in second
+    assert "`if value >= 0:` -> `if value > 0:`" in second, "the next round hears which changes pass"
 
 
 # -- review: the function's own examples ---------------------------------------------------------------------------
