@@ -249,3 +249,38 @@ async def test_a_class_attribute_change_sends_those_lines_not_the_whole_class(tm
         (prompt,) = review_prompts(scripted_llm)
         assert "width = 0" in prompt and "import textwrap" not in prompt, "only the imports it uses"
         assert "def render" not in prompt and "self.rows" not in prompt, "the whole class was sent"
+
+
+MEDIAN_DOC = '"""The middle value of the sorted values (the mean of the two middle ones for an even count)."""'
+MEDIAN_WITH_EXAMPLES = ('"""The middle value of the sorted values.\n\n    >>> median([1, 3, 2])\n    2\n'
+                        '    >>> median([4, 1, 3, 2, 5])\n    3\n    """')
+
+
+@pytest.mark.parametrize("options", [RUNS_CODE_ON_SAVE, None])
+async def test_a_function_failing_its_own_example_is_a_warning_on_save_where_code_may_run(
+        options, project: GitProject, review_cache: Path, scripted_llm: ScriptedLlm):
+    scripted_llm.script(review_rule(NO_FINDINGS))
+    async with scripted_session(PUSH_PROFILES[0], scripted_llm, project, review_cache, options) as client:
+        doc = client.track(EditorDocument(project.uri("stats.py"), STATS))
+        doc.open(client)
+        start = doc.text.index(MEDIAN_DOC)
+        doc.edit(client, start, start + len(MEDIAN_DOC), MEDIAN_WITH_EXAMPLES)
+        start = doc.text.index("return ordered[middle]")
+        version = doc.edit(client, start, start + len("return ordered[middle]"), "return ordered[middle + 1]")
+        mark, published = client.progress_mark(), client.publish_mark()
+        client.save(doc)
+        await client.progress_end(REVIEW_TITLE, since=mark)
+        if options is None:  # on save, code runs only where the user allowed it: the review ends with nothing shown
+            shown = [d for p in client.seen(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)[published:]
+                     for d in p.diagnostics if d.source == "metagpt-review"]
+        else:
+            shown = await review_diagnostics(client, doc.uri, False, version, published)
+    assert len(review_prompts(scripted_llm)) == 1, "the examples cost no request"
+    if options is None:
+        assert shown == []
+        return
+    (diagnostic,) = shown
+    assert diagnostic.severity == types.DiagnosticSeverity.Warning and diagnostic.code == "examples"
+    assert "`median([1, 3, 2])` gives 3, its docstring says 2" in diagnostic.message
+    line = doc.text[:doc.text.index("return ordered[middle + 1]")].count("\n")
+    assert diagnostic.range.start.line == line, "placed on the line a one-token repair points to"
