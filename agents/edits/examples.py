@@ -31,6 +31,22 @@ DEFAULT_TIMEOUT_S = 10.0
 MEMORY_CAP_MB = 2048
 MAX_EXAMPLES = 20
 
+CHECKER_SOURCE = r'''
+class Checker(doctest.OutputChecker):
+    """Doctest's comparison, and failing that, equal Python literals ([1,5] shows as [1, 5])."""
+
+    def check_output(self, want, got, optionflags):
+        if super().check_output(want, got, optionflags):
+            return True
+        import ast
+        try:
+            return ast.literal_eval(want.strip()) == ast.literal_eval(got.strip())
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            return False
+'''
+"""The comparison of an example's output, as source for the sandboxed runners (this one and
+:mod:`.variant_trials`)."""
+
 _RUNNER = r'''
 import doctest, json, sys, types
 request = json.loads(open("request.json", encoding="utf-8").read())
@@ -46,18 +62,7 @@ except BaseException as error:
     sys.exit(0)
 failures = []
 
-class Checker(doctest.OutputChecker):
-    """Doctest's comparison, and failing that, equal Python literals ([1,5] shows as [1, 5])."""
-
-    def check_output(self, want, got, optionflags):
-        if super().check_output(want, got, optionflags):
-            return True
-        import ast
-        try:
-            return ast.literal_eval(want.strip()) == ast.literal_eval(got.strip())
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            return False
-
+''' + CHECKER_SOURCE + r'''
 class Runner(doctest.DocTestRunner):
     def report_failure(self, out, test, example, got):
         failures.append({"source": example.source.strip(), "want": example.want.strip(), "got": got.strip()})

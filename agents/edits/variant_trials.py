@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .examples import MEMORY_CAP_MB
+from .examples import CHECKER_SOURCE, MEMORY_CAP_MB
 from .one_token_edits import TokenEdit
 from .sandbox import run_python
 
@@ -45,15 +45,7 @@ def late(signum, frame):
 
 signal.signal(signal.SIGALRM, late)
 
-class Checker(doctest.OutputChecker):
-    def check_output(self, want, got, optionflags):
-        if super().check_output(want, got, optionflags):
-            return True
-        try:
-            return ast.literal_eval(want.strip()) == ast.literal_eval(got.strip())
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            return False
-
+''' + CHECKER_SOURCE + r'''
 examples = [doctest.Example(e["source"], e["want"], e["exc_msg"]) for e in request["examples"]]
 passing = 0
 for variant in request["variants"]:
