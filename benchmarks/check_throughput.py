@@ -93,15 +93,19 @@ def files_per_minute(root: Path, base_url: str, cache: Path, jobs: int) -> Run:
                 finished.append(time.perf_counter() - began)
             tail[:] = (tail + [line])[-20:]
 
-    reader = threading.Thread(target=read_progress, daemon=True)
-    reader.start()
+    output: list[str] = []
+    readers = [threading.Thread(target=read_progress, daemon=True),
+               threading.Thread(target=lambda: output.append(process.stdout.read() if process.stdout else ""),
+                                daemon=True)]  # both pipes drained as the run goes, or a large report blocks it
+    for reader in readers:
+        reader.start()
     peak = 0
     while process.poll() is None:
         peak = max(peak, _largest_rss(process.pid))
         time.sleep(0.2)
-    out = process.stdout.read() if process.stdout else ""
-    process.wait()
-    reader.join()
+    for reader in readers:
+        reader.join()
+    out = "".join(output)
     seconds = time.perf_counter() - began
     if process.returncode not in (0, 1):
         raise SystemExit(f"check --jobs {jobs} failed ({process.returncode}):\n{''.join(tail)}")

@@ -161,3 +161,16 @@ async def test_scheduler_joins_a_cluster_started_elsewhere_with_the_results_of_o
 def _comparable(stdout: str) -> list[dict[str, object]]:
     return [{key: value for key, value in record.items() if key != "attempts"}
             for record in json.loads(stdout)["files"]]
+
+
+def test_a_results_line_cut_short_by_a_kill_costs_only_that_line(tmp_path: Path):
+    from metagpt_lsp.server.cli.check_engine import ResultsLog
+
+    results = tmp_path / "results.jsonl"
+    kept = {"key": "k1", "path": "alpha.py", "status": "done", "findings": []}
+    results.write_text(json.dumps(kept) + "\n" + '{"key": "k2", "path": "beta.py", "sta')
+    log = ResultsLog(results)
+    assert set(log.done) == {"k1"}
+    log.append({"key": "k3", "path": "gamma.py", "status": "done", "findings": []})
+    log.close()
+    assert set(ResultsLog(results).done) == {"k1", "k3"}, "the next record is not glued onto the cut line"
