@@ -1,12 +1,12 @@
 """Findings from a function's own examples: on review, where code may run, a function whose ``>>>`` examples fail
 has a defect that execution has already confirmed, and no model call is needed to say so.
 
-The flow: run the unit's examples in the sandbox (:func:`..edits.examples.run_examples`); when one fails, look for
-where the defect is — the one-token repairs that make every example pass (:mod:`..edits.one_token_edits`, run by
-:mod:`..edits.variant_trials`): when at most :data:`.repair_search.MAX_PASSING` do, the finding sits on the line of
-the first and names the change; otherwise it sits on the function's name. The coordinator shows it as a Warning (an
-Error when the example raised) with the example as its evidence (:func:`.cross_examination.judge`): the user's own
-docstring is the oracle, so it needs no agent's vote.
+The flow: run the unit's examples in the sandbox (:func:`..edits.examples.run_examples`); when one fails, look for where
+the defect is — the one-token repairs that make every example pass (:mod:`..edits.one_token_edits`, run by
+:mod:`..edits.variant_trials`): when at most :data:`.repair_search.MAX_PASSING` do, the finding sits on the line of the
+first and names the change; when more do but all on one line, it sits on that line; otherwise on the function's name.
+The coordinator shows it as a Warning (an Error when the example raised) with the example as its evidence
+(:func:`.cross_examination.judge`): the user's own docstring is the oracle, so it needs no agent's vote.
 """
 
 from __future__ import annotations
@@ -37,16 +37,18 @@ async def example_finding(snapshot: DocumentSnapshot, unit: CodeUnit, timeout_s:
     start, end, hint = name.start_byte, name.end_byte, ""
     edits = one_token_edits(snapshot.source, node)
     trials = await try_variants(text, edits, examples_for(text, unit.name), path, stop_after=MAX_PASSING + 1)
-    if trials.shows_bug and 1 <= len(trials.passing) <= MAX_PASSING:
+    lines = snapshot.lines
+    passing_lines = {lines.line_of(edits[index].start_byte) for index in trials.passing}
+    if trials.shows_bug and trials.passing and (len(trials.passing) <= MAX_PASSING or len(passing_lines) == 1):
         edit = edits[trials.passing[0]]
-        lines = snapshot.lines
         line = lines.line_of(edit.start_byte)
         start = lines.line_start(line)
         line_text = snapshot.source[start:edit.end_byte].split(b"\n")[0]
         start += len(line_text) - len(line_text.lstrip())
         end = snapshot.source.find(b"\n", edit.end_byte)
         end = len(snapshot.source) if end < 0 else end
-        hint = f"; with {edit.what} every example passes"
+        hint = (f"; with {edit.what} every example passes" if len(trials.passing) <= MAX_PASSING
+                else f"; several one-token changes on line {line + 1} make every example pass")
     failure = run.first_failure
     evidence = _evidence(failure) if failure is not None else run.summary
     quote = snapshot.source[start:end].decode("utf-8", "replace")
