@@ -1,9 +1,11 @@
 """``check`` over whole repositories: the agent team as a library on Dask workers, resumable, text/JSON/SARIF out.
 
-Used when any of ``--jobs N`` (N > 1), ``--scheduler``, ``--results``, ``--diff``, ``--endpoint`` or a
-``--format`` other than text is given; plain ``check PATH`` still drives the real server over LSP. The driver plans
-a task per file (``check_plan``), runs them (``check_engine``: in this process for ``--jobs 1``, on a
-``LocalCluster`` or an existing scheduler otherwise), writes ``--apply`` fixes only over files unchanged since
+Used when any of ``--jobs N`` (N > 1), ``--scheduler``, ``--results``, ``--diff``, ``--endpoint``, ``--settings``,
+``--model`` or a ``--format`` other than text is given; plain ``check PATH`` still drives the real server over LSP.
+Each task's team is built from the settings the server would use (``--settings``: ``review.maxUnits``, ``team.*``,
+``llm.*``; the defaults otherwise). The driver plans a task per file (``check_plan``) while a cluster starts, runs
+them (``check_engine``: in this process for ``--jobs 1``, on a ``LocalCluster`` or an existing scheduler
+otherwise), writes ``--apply`` fixes only over files unchanged since
 their task read them, and prints the report (``check_report``). Exit status as before: 0 nothing remains, 1
 findings remain (or fixes shown but not written), 2 a path or task could not be checked (130 after Ctrl-C).
 
@@ -136,8 +138,8 @@ def _run_batch(files: list[Path], complaints: list[str], options: BatchOptions, 
     asked = task_options(settings, options)
     plan = plan_tasks(files, asked, targets[0].model, review_all=options.review_all, diff_ref=options.diff)
     log = ResultsLog(Path(options.results) if options.results else None)
-    local = cluster is None or all(t.key in log.done for t in plan.tasks)
-    runner: Runner = ThreadRunner() if local or cluster is None else cluster.runner()
+    everything_done = all(t.key in log.done for t in plan.tasks)
+    runner: Runner = ThreadRunner() if cluster is None or everything_done else cluster.runner()
     progress = Progress(len(plan.tasks))
     try:
         outcome = run_tasks(plan.tasks, targets, asked, runner, log,
