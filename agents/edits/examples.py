@@ -28,6 +28,9 @@ from urllib.request import url2pathname
 from .sandbox import run_python
 
 DEFAULT_TIMEOUT_S = 10.0
+EXAMPLE_CPU_S = 2.0
+"""CPU seconds one example may take: examples run in milliseconds, and a wrong fix that loops forever is common, so
+it costs this much, not the wall timeout (CPU time, so a busy machine does not cut a correct example short)."""
 MEMORY_CAP_MB = 2048
 MAX_EXAMPLES = 20
 
@@ -48,7 +51,7 @@ class Checker(doctest.OutputChecker):
 :mod:`.variant_trials`)."""
 
 _RUNNER = r'''
-import doctest, json, sys, types
+import doctest, json, signal, sys, types
 request = json.loads(open("request.json", encoding="utf-8").read())
 if request["folder"]:
     sys.path.insert(0, request["folder"])
@@ -64,6 +67,13 @@ failures = []
 
 ''' + CHECKER_SOURCE + r'''
 class Runner(doctest.DocTestRunner):
+    current = None
+
+    def report_start(self, out, test, example):
+        """Called before each example: it gets its own CPU budget."""
+        self.current = example
+        signal.setitimer(signal.ITIMER_PROF, request["cpu_s"])
+
     def report_failure(self, out, test, example, got):
         failures.append({"source": example.source.strip(), "want": example.want.strip(), "got": got.strip()})
 
@@ -71,10 +81,24 @@ class Runner(doctest.DocTestRunner):
         failures.append({"source": example.source.strip(), "want": example.want.strip(),
                          "got": f"{exc_info[0].__name__}: {exc_info[1]}", "raised": True})
 
+class Late(KeyboardInterrupt):
+    """Raised by the CPU alarm: doctest lets KeyboardInterrupt through, so an endless loop ends its example."""
+
+def late(signum, frame):
+    raise Late()
+
+signal.signal(signal.SIGPROF, late)
 examples = [doctest.Example(e["source"], e["want"], e["exc_msg"]) for e in request["examples"]]
 test = doctest.DocTest(examples, module.__dict__, "examples", request["filename"], 0, None)
 runner = Runner(checker=Checker(), optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-runner.run(test, out=lambda text: None)
+try:
+    runner.run(test, out=lambda text: None)
+except Late:
+    example = runner.current
+    failures.append({"source": example.source.strip(), "want": example.want.strip(),
+                     "got": f"no result within {request['cpu_s']:g} s of CPU time (an endless loop?)"})
+finally:
+    signal.setitimer(signal.ITIMER_PROF, 0)
 print(json.dumps({"loaded": True, "failures": failures, "count": len(examples)}), file=sys.__stderr__)
 '''
 
@@ -184,6 +208,7 @@ async def run_examples(source: str, function_name: str, module_path: str | None 
         return ExampleRun("inconclusive", 0, f"{function_name} has no examples to run")
     folder = str(Path(module_path).parent) if module_path else ""
     request = json.dumps({"source": source, "filename": module_path or f"{function_name}.py", "folder": folder,
+                          "cpu_s": EXAMPLE_CPU_S,
                           "examples": [{"source": e.source, "want": e.want, "exc_msg": e.exc_msg} for e in examples]})
     run = await run_python(_RUNNER, timeout_s=timeout_s, memory_mb=MEMORY_CAP_MB, files={"request.json": request})
     if run.timed_out:

@@ -4,10 +4,11 @@
 worth, so a single sandboxed ``python -I`` (:func:`.sandbox.run_python`: scrubbed environment, empty temporary
 folder, memory and CPU limits, process group killed at the wall timeout) receives the module once and the edits, and
 for each — the unchanged module first — loads the edited module afresh and runs the examples with doctest's
-comparison (equal Python literals match too). Each variant has its own alarm, so an endless loop costs one variant,
-not the run; a variant that kills the process (memory) is counted failed and the run goes on in a new process from
-the next one, within ``budget_s`` in all. The answer says whether the examples show a bug at all (the unchanged
-module fails one) and which variants pass every example — at most ``stop_after`` of them, in the order given.
+comparison (equal Python literals match too). Each variant has its own alarm on CPU time (``per_variant_s``; a busy
+machine does not cut a variant short), so an endless loop costs one variant, not the run; a variant that kills the
+process (memory) is counted failed and the run goes on in a new process from the next one, within ``budget_s`` in all.
+The answer says whether the examples show a bug at all (the unchanged module fails one) and which variants pass every
+example — at most ``stop_after`` of them, in the order given.
 """
 
 from __future__ import annotations
@@ -38,12 +39,12 @@ def answer(payload):
     real_stdout.flush()
 
 class Late(KeyboardInterrupt):
-    """Raised by the alarm: doctest lets KeyboardInterrupt through, so a slow example ends its variant."""
+    """Raised by the CPU alarm: doctest lets KeyboardInterrupt through, so a looping variant ends at once."""
 
 def late(signum, frame):
     raise Late()
 
-signal.signal(signal.SIGALRM, late)
+signal.signal(signal.SIGPROF, late)
 
 ''' + CHECKER_SOURCE + r'''
 examples = [doctest.Example(e["source"], e["want"], e["exc_msg"]) for e in request["examples"]]
@@ -56,18 +57,18 @@ for variant in request["variants"]:
     sys.modules["__doctest_target__"] = module
     sys.stdout = io.StringIO()  # what the module prints is not an answer
     try:
-        signal.setitimer(signal.ITIMER_REAL, per_variant)
+        signal.setitimer(signal.ITIMER_PROF, per_variant)
         exec(compile(text, request["filename"], "exec"), module.__dict__)
         runner = doctest.DocTestRunner(checker=Checker(),
                                        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
         test = doctest.DocTest(list(examples), module.__dict__, "examples", request["filename"], 0, None)
         failed = runner.run(test, out=lambda text: None, clear_globs=False).failed
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.setitimer(signal.ITIMER_PROF, 0)
         outcome = "passed" if failed == 0 else "failed"
     except Late:
         outcome = "late"
     except BaseException:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.setitimer(signal.ITIMER_PROF, 0)
         outcome = "unloadable"
     answer({"index": variant["index"], "outcome": outcome})
     passing += outcome == "passed" and variant["edit"] is not None
@@ -87,7 +88,7 @@ class Trials:
 
 
 async def try_variants(module_source: str, edits: Sequence[TokenEdit], examples: Sequence[doctest.Example],
-                       module_path: str | None = None, per_variant_s: float = 1.0, budget_s: float = 30.0,
+                       module_path: str | None = None, per_variant_s: float = 0.25, budget_s: float = 30.0,
                        stop_after: int = 4) -> Trials:
     """Run ``examples`` on the unchanged module, then on each edit of it (byte offsets into its UTF-8 text) until
     ``stop_after`` pass or ``budget_s`` is spent; see the module docstring."""

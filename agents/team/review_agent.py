@@ -109,7 +109,7 @@ class ReviewAgent:
         if not subtask.examples:
             return verification
         passed, failures, ran = await run_written(patched, unit.name, subtask.examples, file_path_of(snapshot.uri),
-                                                  min(5.0, self.examples_timeout_s))
+                                                  min(2.0, self.examples_timeout_s))
         said = f"{passed} of {ran} written example(s) pass" + (f" ({failures[0]})" if failures else "")
         return replace(verification, reason=f"{verification.reason}; {said}", written_passed=passed,
                        written_failures=failures)

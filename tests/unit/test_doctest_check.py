@@ -151,3 +151,11 @@ async def test_setup_steps_and_checks_of_what_a_call_assigned_are_kept_and_skipp
     assert sources == ["seq = [0, 1, 2]", "head, seq = peek(2, seq)", "head"]
     assert (await run_examples(module, "peek")).passed
     assert (await run_examples(module.replace("seq[:n]", "seq[1:n]"), "peek")).failed
+
+
+async def test_an_example_that_loops_forever_fails_on_its_cpu_budget_not_the_wall_timeout():
+    module = ('def spin(n):\n    """\n    >>> spin(1)\n    1\n    >>> spin(0)\n    0\n    """\n'
+              '    while n == 0:\n        pass\n    return n\n')
+    run = await run_examples(module, "spin", timeout_s=600)
+    assert run.failed and run.first_failure is not None
+    assert run.first_failure.source == "spin(0)" and "s of CPU time (an endless loop?)" in run.first_failure.got
