@@ -124,8 +124,9 @@ DEFAULT_ROUND_BOUNDS = (RoundBound(frozenset({"generation", "review"}), DEFAULT_
 
 FLOWS = (
     ("review", "coordinator -> review: subtask.review_units, one per changed unit; review -> diagnosis: "
-               "subtask.challenge, one per unit with findings; the claimed input runs in the sandbox when code may "
-               "run; coordinator: confidence = merge of review's and diagnosis's votes by their edge weights, "
+               "subtask.challenge, one per unit with findings; when code may run, the claimed input and the unit's "
+               "own >>> examples run in the sandbox (a failing example is a finding on that evidence alone); "
+               "coordinator: confidence = merge of review's and diagnosis's votes by their edge weights, "
                "severity by evidence and team.review.* thresholds"),
     ("explain and fix", "coordinator -> diagnosis: subtask.explain; then per round, coordinator -> generation: "
                         "subtask.propose_fix and coordinator -> review: subtask.verify; generation's proposal and "
