@@ -293,6 +293,32 @@ async def run(args: argparse.Namespace) -> int:
     return 0
 
 
+async def examples_only(pairs: list[Pair]) -> int:
+    """The own-examples check alone (no model): which buggy versions fail an example of their own, whether the
+    finding sits on or next to a changed line, and any finding on a correct version (a false alarm)."""
+    from metagpt_lsp.agents.syntax import DocumentSnapshot
+    from metagpt_lsp.agents.syntax.code_units import code_units
+    from metagpt_lsp.agents.team.example_findings import example_finding
+
+    found = near = alarms = 0
+    for pair in pairs:
+        for version, text in (("buggy", pair.buggy), ("correct", pair.correct)):
+            snapshot = DocumentSnapshot.open(f"file:///tmp/review-quality/{pair.name}.py", 1, text, "python")
+            units = [u for u in code_units(snapshot) if "function" in u.kind][:1]
+            finding = await example_finding(snapshot, units[0], 10.0) if units else None
+            if finding is None:
+                continue
+            line = snapshot.position_at(finding.start_byte).line
+            print(f"{pair.name:28} {version:8} line {line}{'*' if _near(line, pair.changed) else ''}  "
+                  f"{finding.message[:100]}")
+            found += version == "buggy"
+            near += version == "buggy" and _near(line, pair.changed)
+            alarms += version == "correct"
+    print(f"own examples alone: {found}/{len(pairs)} buggy versions fail one ({near} on or next to the change), "
+          f"{alarms}/{len(pairs)} correct versions do (false alarms)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--set", choices=("quixbugs", "mutants"), default="quixbugs")
@@ -307,7 +333,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", action="store_true", help="print the table of the results so far")
     parser.add_argument("--base-url")
     parser.add_argument("--model")
-    return asyncio.run(run(parser.parse_args(argv)))
+    parser.add_argument("--examples-only", action="store_true",
+                        help="no model: only the functions' own examples, over every pair of the set")
+    args = parser.parse_args(argv)
+    if args.examples_only:
+        return asyncio.run(examples_only(quixbugs_pairs() if args.set == "quixbugs" else mutant_pairs()))
+    return asyncio.run(run(args))
 
 
 if __name__ == "__main__":
