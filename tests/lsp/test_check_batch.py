@@ -15,7 +15,6 @@ import json
 import os
 import signal
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -28,14 +27,15 @@ from metagpt_lsp.testing.sample_module import STATS
 from metagpt_lsp.testing.scripted_editor import (
     ASKS_FIX,
     ASKS_REVIEW,
+    Checked,
     GitProject,
     findings,
     review_rule,
+    run_check,
     server_environment,
 )
 from metagpt_lsp.testing.scripted_llm import Rule, ScriptedLlm
 
-SCRIPT = Path(sys.executable).with_name("metagpt-lsp")
 GOOD_LINE = 'return format(zlib.crc32(data) & 0xFFFFFFFF, "08x")'
 BUGGY_LINE = 'return format(zlib.crc32(data) & 0xFFFF, "08x")'
 PROBLEM = "masks the CRC to 16 bits"
@@ -58,25 +58,6 @@ def repo(tmp_path: Path) -> GitProject:
     return project
 
 
-@dataclass
-class Checked:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-async def check(project: GitProject, llm: ScriptedLlm, review_cache: Path, *args: str) -> Checked:
-    """Run the CLI without blocking the event loop the scripted LLM answers on."""
-    process = await asyncio.create_subprocess_exec(
-        str(SCRIPT), "check", *args, cwd=project.root, env=server_environment(llm, review_cache),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    try:
-        stdout, stderr = await asyncio.wait_for(process.communicate(), WAIT_S * 3)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    return Checked(process.returncode or 0, stdout.decode(), stderr.decode())
 
 
 def reviews(llm: ScriptedLlm, about: str = "") -> list[str]:
@@ -88,10 +69,10 @@ async def test_two_worker_processes_find_what_one_process_and_the_server_find(
         repo: GitProject, tmp_path: Path, scripted_llm: ScriptedLlm):
     scripted_llm.script(FOUND, CONFIRMED, review_rule())
     repo.write("pkg/greet.py", GREET.replace('"hello "', '"hi "'))
-    server = await check(repo, scripted_llm, tmp_path / "c0.sqlite3", ".")
-    one = await check(repo, scripted_llm, tmp_path / "c1.sqlite3", "--jobs", "1", "--format", "json", ".")
-    two = await check(repo, scripted_llm, tmp_path / "c2.sqlite3", "--jobs", "2", "--format", "json", ".")
-    text = await check(repo, scripted_llm, tmp_path / "c3.sqlite3", "--jobs", "2", ".")
+    server = await run_check(repo, scripted_llm, tmp_path / "c0.sqlite3", ".")
+    one = await run_check(repo, scripted_llm, tmp_path / "c1.sqlite3", "--jobs", "1", "--format", "json", ".")
+    two = await run_check(repo, scripted_llm, tmp_path / "c2.sqlite3", "--jobs", "2", "--format", "json", ".")
+    text = await run_check(repo, scripted_llm, tmp_path / "c3.sqlite3", "--jobs", "2", ".")
     assert (server.returncode, one.returncode, two.returncode, text.returncode) == (1, 1, 1, 1), two.stderr
     line = BUGGY.splitlines().index(f"    {BUGGY_LINE}") + 1
     (found,) = server.stdout.splitlines()
@@ -106,16 +87,16 @@ async def test_a_rerun_with_the_results_file_does_no_finished_file_again(
         repo: GitProject, tmp_path: Path, scripted_llm: ScriptedLlm):
     scripted_llm.script(FOUND, CONFIRMED, review_rule())
     results = tmp_path / "results.jsonl"
-    first = await check(repo, scripted_llm, tmp_path / "c1.sqlite3", "--all", "--results", str(results), ".")
+    first = await run_check(repo, scripted_llm, tmp_path / "c1.sqlite3", "--all", "--results", str(results), ".")
     asked = len(scripted_llm.completions)
     assert first.returncode == 1 and asked > 0, first.stderr
     assert sorted(json.loads(line)["path"] for line in results.read_text().splitlines()) == [
         "pkg/greet.py", "stats.py"]
-    again = await check(repo, scripted_llm, tmp_path / "c2.sqlite3", "--all", "--results", str(results), ".")
+    again = await run_check(repo, scripted_llm, tmp_path / "c2.sqlite3", "--all", "--results", str(results), ".")
     assert len(scripted_llm.completions) == asked, "a fresh review cache, yet nothing was asked again"
     assert again.stdout == first.stdout and "2 from --results" in again.stderr
     repo.write("pkg/greet.py", GREET.replace("hello", "hey"))
-    third = await check(repo, scripted_llm, tmp_path / "c3.sqlite3", "--all", "--results", str(results), ".")
+    third = await run_check(repo, scripted_llm, tmp_path / "c3.sqlite3", "--all", "--results", str(results), ".")
     assert "1 from --results" in third.stderr
     asked_now = [r.last_user_message for r in scripted_llm.completions[asked:]]
     assert asked_now and all("def checksum" not in message for message in asked_now), "only the changed file"
@@ -127,9 +108,9 @@ async def test_diff_reviews_only_the_units_changed_since_the_ref(tmp_path: Path,
     project.git("branch", "base")
     project.commit({"stats.py": BUGGY}, "a pull request")
     scripted_llm.script(FOUND, CONFIRMED, review_rule())
-    against_head = await check(project, scripted_llm, tmp_path / "c1.sqlite3", "--format", "json", ".")
+    against_head = await run_check(project, scripted_llm, tmp_path / "c1.sqlite3", "--format", "json", ".")
     assert against_head.returncode == 0 and scripted_llm.completions == [], against_head.stderr
-    pull = await check(project, scripted_llm, tmp_path / "c2.sqlite3", "--diff", "base", ".")
+    pull = await run_check(project, scripted_llm, tmp_path / "c2.sqlite3", "--diff", "base", ".")
     assert pull.returncode == 1, pull.stderr
     assert len(reviews(scripted_llm)) == 1 and "def checksum" in reviews(scripted_llm)[0]
     assert "def mean" not in reviews(scripted_llm)[0], "one changed function, not the file"
@@ -142,7 +123,7 @@ async def test_sarif_validates_against_the_official_schema_with_levels_locations
 
     scripted_llm.script(review_rule(findings((BUGGY_LINE, PROBLEM, "error")), about=r"0xFFFF\b"), CONFIRMED,
                         review_rule(), Rule(FIX, last_user=ASKS_FIX))
-    done = await check(repo, scripted_llm, tmp_path / "c.sqlite3", "--fix", "--format", "sarif", "stats.py")
+    done = await run_check(repo, scripted_llm, tmp_path / "c.sqlite3", "--fix", "--format", "sarif", "stats.py")
     assert done.returncode == 1, done.stderr
     sarif = json.loads(done.stdout)
     jsonschema.Draft4Validator(json.loads(SCHEMA.read_text())).validate(sarif)
@@ -165,7 +146,7 @@ async def test_apply_never_writes_over_a_file_that_changed_since_its_task_read_i
     gate = asyncio.Event()
     scripted_llm.script(review_rule(findings((BUGGY_LINE, PROBLEM, "error")), about=r"0xFFFF\b"), CONFIRMED,
                         review_rule(), Rule(FIX, last_user=ASKS_FIX, gate=gate))
-    running = asyncio.create_task(check(repo, scripted_llm, tmp_path / "c.sqlite3", "--fix", "--apply",
+    running = asyncio.create_task(run_check(repo, scripted_llm, tmp_path / "c.sqlite3", "--fix", "--apply",
                                         "--format", "json", "stats.py"))
     while not any(ASKS_FIX in r.last_user_message for r in scripted_llm.completions):
         await scripted_llm.wait_for_requests(len(scripted_llm.requests) + 1)
@@ -183,7 +164,7 @@ async def test_a_task_that_times_out_is_reported_not_lost(repo: GitProject, tmp_
                                                           scripted_llm: ScriptedLlm):
     scripted_llm.script(review_rule(fault="hang", about="def checksum"), review_rule())
     results = tmp_path / "results.jsonl"
-    done = await check(repo, scripted_llm, tmp_path / "c.sqlite3", "--timeout", "1", "--retries", "1",
+    done = await run_check(repo, scripted_llm, tmp_path / "c.sqlite3", "--timeout", "1", "--retries", "1",
                        "--results", str(results), "stats.py")
     assert done.returncode == 2, done.stderr
     assert "stats.py: not checked: TaskFailed: no result within 1 s" in done.stderr and "2 attempt(s)" in done.stderr
@@ -264,7 +245,7 @@ async def test_review_and_team_settings_change_the_batch_outcome_as_they_change_
         outcomes[f"server {run} reviews"] = [str(len(reviews(scripted_llm)) - asked)]
         asked = len(reviews(scripted_llm))
         flags = ("--settings", str(tmp_path / "settings.json")) if settings else ("--format", "text", "--jobs", "2")
-        batch = await check(project, scripted_llm, tmp_path / f"b{run}.sqlite3", "--all", *flags, str(path))
+        batch = await run_check(project, scripted_llm, tmp_path / f"b{run}.sqlite3", "--all", *flags, str(path))
         outcomes[f"batch {run}"] = batch.stdout.splitlines()
         outcomes[f"batch {run} reviews"] = [str(len(reviews(scripted_llm)) - asked)]
     assert outcomes["server 0"] == outcomes["batch 0"] == [], "unconfirmed findings are dropped by default"

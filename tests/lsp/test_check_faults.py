@@ -13,39 +13,23 @@ import json
 import os
 import re
 import signal
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from metagpt_lsp.testing.lsp_support import WAIT_S
-from metagpt_lsp.testing.scripted_editor import ASKS_REVIEW, GitProject, review_rule, server_environment
+from metagpt_lsp.testing.scripted_editor import (
+    ASKS_REVIEW,
+    CLI,
+    Checked,
+    GitProject,
+    review_rule,
+    run_check,
+    server_environment,
+)
 from metagpt_lsp.testing.scripted_llm import Rule, ScriptedLlm
 
-SCRIPT = Path(sys.executable).with_name("metagpt-lsp")
 NAMES = ("alpha", "beta", "gamma", "delta")
-
-
-@dataclass
-class Checked:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-async def check(project: GitProject, llm: ScriptedLlm, review_cache: Path, *args: str) -> Checked:
-    """Run the CLI to its end without blocking the event loop the scripted LLM answers on."""
-    process = await asyncio.create_subprocess_exec(
-        str(SCRIPT), "check", *args, cwd=project.root, env=server_environment(llm, review_cache),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    try:
-        stdout, stderr = await asyncio.wait_for(process.communicate(), WAIT_S * 3)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    return Checked(process.returncode or 0, stdout.decode(), stderr.decode())
 
 
 def module(name: str) -> str:
@@ -72,7 +56,7 @@ async def test_ctrl_c_stops_cleanly_keeps_what_finished_and_a_rerun_does_not_rep
     scripted_llm.script(review_rule(about="def gamma_total", gate=gate), review_rule())
     results = tmp_path / "results.jsonl"
     process = await asyncio.create_subprocess_exec(
-        str(SCRIPT), "check", "--all", "--jobs", jobs, "--results", str(results), ".", cwd=four_files.root,
+        str(CLI), "check", "--all", "--jobs", jobs, "--results", str(results), ".", cwd=four_files.root,
         env=server_environment(scripted_llm, tmp_path / "c1.sqlite3"), stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE, start_new_session=True)
     assert process.stderr is not None
@@ -99,7 +83,7 @@ async def test_ctrl_c_stops_cleanly_keeps_what_finished_and_a_rerun_does_not_rep
     assert kept == {"alpha.py", "beta.py", "delta.py"} == set(finished), kept
     asked = len(scripted_llm.completions)
     gate.set()  # the interrupted run's gamma request may now be answered; nobody is listening any more
-    again: Checked = await check(four_files, scripted_llm, tmp_path / "c2.sqlite3", "--all", "--jobs", jobs,
+    again: Checked = await run_check(four_files, scripted_llm, tmp_path / "c2.sqlite3", "--all", "--jobs", jobs,
                                  "--results", str(results), ".")
     assert again.returncode == 0, again.stderr
     assert "4 file(s) checked (3 from --results)" in again.stderr
@@ -114,7 +98,7 @@ def _failing_once_then_answering(llm: ScriptedLlm) -> None:
 async def test_an_llm_answering_500_then_succeeding_is_retried_by_the_client(
         four_files: GitProject, tmp_path: Path, scripted_llm: ScriptedLlm):
     _failing_once_then_answering(scripted_llm)
-    done = await check(four_files, scripted_llm, tmp_path / "c.sqlite3", "--all", "--format", "json", "alpha.py")
+    done = await run_check(four_files, scripted_llm, tmp_path / "c.sqlite3", "--all", "--format", "json", "alpha.py")
     assert done.returncode == 0, done.stderr
     (record,) = json.loads(done.stdout)["files"]
     assert (record["status"], record["attempts"]) == ("done", 1)
@@ -126,7 +110,7 @@ async def test_a_task_whose_llm_failed_is_tried_again_after_a_backoff_and_succee
     _failing_once_then_answering(scripted_llm)
     settings = tmp_path / "settings.json"
     settings.write_text(json.dumps({"llm": {"maxRetries": 0}}))  # the client gives up at once: the task fails
-    done = await check(four_files, scripted_llm, tmp_path / "c.sqlite3", "--all", "--format", "json",
+    done = await run_check(four_files, scripted_llm, tmp_path / "c.sqlite3", "--all", "--format", "json",
                        "--settings", str(settings), "--retries", "1", "alpha.py")
     assert done.returncode == 0, done.stderr
     (record,) = json.loads(done.stdout)["files"]
@@ -146,12 +130,12 @@ async def test_scheduler_joins_a_cluster_started_elsewhere_with_the_results_of_o
     try:
         address = cluster.scheduler_address
         assert address.startswith("tcp://")
-        joined = await check(four_files, scripted_llm, tmp_path / "c1.sqlite3", "--all", "--format", "json",
+        joined = await run_check(four_files, scripted_llm, tmp_path / "c1.sqlite3", "--all", "--format", "json",
                              "--scheduler", address, "--endpoint", scripted_llm.base_url, ".")
         ran_on = sum(worker.state.executed_count for worker in cluster.workers.values())
     finally:
         await asyncio.to_thread(cluster.close)
-    alone = await check(four_files, scripted_llm, tmp_path / "c2.sqlite3", "--all", "--format", "json", ".")
+    alone = await run_check(four_files, scripted_llm, tmp_path / "c2.sqlite3", "--all", "--format", "json", ".")
     assert (joined.returncode, alone.returncode) == (0, 0), joined.stderr + alone.stderr
     assert ran_on == 4, "every file ran on the cluster the test started"
     assert _comparable(joined.stdout) == _comparable(alone.stdout)

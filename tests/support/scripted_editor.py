@@ -296,6 +296,34 @@ def server_environment(llm: ScriptedLlm, review_cache: Path) -> dict[str, str]:
     return server_environment_for(llm.base_url, review_cache)
 
 
+CLI = Path(sys.executable).with_name("metagpt-lsp")
+"""The installed ``metagpt-lsp`` command beside this interpreter."""
+
+
+@dataclass
+class Checked:
+    """How a ``metagpt-lsp check`` run ended."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+async def run_check(project: GitProject, llm: ScriptedLlm, review_cache: Path, *args: str) -> Checked:
+    """Run ``metagpt-lsp check ARGS`` in the project to its end, against ``llm``, without blocking the event loop the
+    scripted LLM answers on."""
+    process = await asyncio.create_subprocess_exec(
+        str(CLI), "check", *args, cwd=project.root, env=server_environment(llm, review_cache),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        stdout, stderr = await asyncio.wait_for(process.communicate(), WAIT_S * 3)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    return Checked(process.returncode or 0, stdout.decode(), stderr.decode())
+
+
 @contextlib.asynccontextmanager
 async def scripted_session(profile: str, llm: ScriptedLlm, project: GitProject, review_cache: Path,
                            initialization_options: Any = None) -> AsyncIterator[FeatureClient]:
