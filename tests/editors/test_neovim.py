@@ -14,7 +14,6 @@ installed wins, so the tests call each package's own binary by its path; no ``nv
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import json
 import os
@@ -22,7 +21,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,7 +28,7 @@ import pytest
 
 from metagpt_lsp.server.version import __version__
 from metagpt_lsp.testing.sample_module import SMALL_STATS as STATS
-from metagpt_lsp.testing.scripted_llm import Rule, ScriptedLlm
+from metagpt_lsp.testing.scripted_llm import Rule, ScriptedLlm, running_in_thread
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = ROOT / "editor-clients" / "neovim"
@@ -119,18 +117,8 @@ def llm_base_url(tmp_path_factory):
 @pytest.fixture
 def recording_llm() -> Iterator[ScriptedLlm]:
     """The scripted LLM server in a thread of this process, so that a test can read the requests it received."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="scripted-llm", daemon=True)
-    thread.start()
-    server = ScriptedLlm(CIRCLE_RULES, default_reply="")
-    asyncio.run_coroutine_threadsafe(server.start(), loop).result(30)
-    try:
+    with running_in_thread(ScriptedLlm(CIRCLE_RULES, default_reply="")) as server:
         yield server
-    finally:
-        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(30)
-        loop.close()
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ tests/editors/vscode/setup.sh installs what is missing (Debian chromium and libk
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
@@ -34,7 +33,7 @@ from pathlib import Path
 import pytest
 
 from metagpt_lsp.testing.sample_module import SMALL_STATS as STATS
-from metagpt_lsp.testing.scripted_llm import ScriptedLlm, load_script
+from metagpt_lsp.testing.scripted_llm import ScriptedLlm, load_script, running_in_thread
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = ROOT / "tests" / "editors" / "vscode"
@@ -141,18 +140,8 @@ def started(command: list[str], env: dict[str, str], ready: str, log: Path) -> I
 def scripted_llm() -> Iterator[ScriptedLlm]:
     """The scripted OpenAI-compatible server (tests/editors/vscode/script.json) in a thread of this process: the
     editor's language server reaches it over HTTP, and the tests read the requests it received."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="scripted-llm", daemon=True)
-    thread.start()
-    server = ScriptedLlm(**load_script(str(HERE / "script.json")))
-    asyncio.run_coroutine_threadsafe(server.start(), loop).result(30)
-    try:
+    with running_in_thread(ScriptedLlm(**load_script(str(HERE / "script.json")))) as server:
         yield server
-    finally:
-        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(30)
-        loop.close()
 
 
 @pytest.fixture(scope="module")

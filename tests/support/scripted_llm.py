@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import re
 import signal
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from metagpt_lsp.testing.openai_wire import (
@@ -329,6 +331,23 @@ def _recorded(method: str, path: str, headers: dict[str, str], raw: bytes) -> Re
     except ValueError:
         body = None
     return RecordedRequest(method, path, headers, body if isinstance(body, dict) else None, api_key)
+
+
+@contextlib.contextmanager
+def running_in_thread(server: ScriptedLlm) -> Iterator[ScriptedLlm]:
+    """``server`` started on an event loop of its own thread in this process, for tests whose own loop blocks (a real
+    editor driven by subprocess calls) and that read the requests it received; stopped after."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="scripted-llm", daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(server.start(), loop).result(30)
+    try:
+        yield server
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)
+        loop.close()
 
 
 def load_script(path: str) -> dict:

@@ -19,12 +19,6 @@ h:run(function()
   require('metagpt_lsp').setup({ settings = { llm = { baseUrl = dead_url } } })
   h:record('without_server', checkhealth())
 
-  require('metagpt_lsp').setup({})
-  vim.cmd.edit(vim.fn.fnameescape(file))
-  local bufnr = vim.api.nvim_get_current_buf()
-  h:wait('server attached', 20000, function()
-    local client = h:client(bufnr)
-    return client and client.initialized
-  end)
+  local bufnr = h:open_attached({}, file)
   h:record('with_server', checkhealth())
 end)

@@ -54,6 +54,18 @@ function H:client(bufnr)
   return vim.lsp.get_clients({ name = 'metagpt_lsp', bufnr = bufnr })[1]
 end
 
+--- Set the plugin up with `options`, edit `file` and wait until our server is attached and initialized; the buffer.
+function H:open_attached(options, file)
+  require('metagpt_lsp').setup(options)
+  vim.cmd.edit(vim.fn.fnameescape(file))
+  local bufnr = vim.api.nvim_get_current_buf()
+  self:wait('server attached', 20000, function()
+    local client = self:client(bufnr)
+    return client and client.initialized
+  end)
+  return bufnr
+end
+
 --- The buffer's text.
 function H.text(bufnr)
   return table.concat(vim.api.nvim_buf_get_lines(bufnr, 0, -1, false), '\n')

@@ -52,13 +52,7 @@ h:run(function()
   local function count(kind)
     return counts[kind][method] or 0
   end
-  require('metagpt_lsp').setup({ settings = { inline = { debounceMs = 20 } }, inline = { debounce_ms = 50 } })
-  vim.cmd.edit(vim.fn.fnameescape(file))
-  local bufnr = vim.api.nvim_get_current_buf()
-  h:wait('server attached', 20000, function()
-    local client = h:client(bufnr)
-    return client and client.initialized
-  end)
+  local bufnr = h:open_attached({ settings = { inline = { debounceMs = 20 } }, inline = { debounce_ms = 50 } }, file)
   h:record('kind', require('metagpt_lsp.inline').kind(require('metagpt_lsp.config').current.inline))
 
   local function shown()

@@ -26,13 +26,7 @@ h:run(function()
     end,
   })
 
-  require('metagpt_lsp').setup({ settings = { review = { onSave = true }, logLevel = 'info' } })
-  vim.cmd.edit(vim.fn.fnameescape(file))
-  local bufnr = vim.api.nvim_get_current_buf()
-  h:wait('server attached', 20000, function()
-    local client = h:client(bufnr)
-    return client and client.initialized
-  end)
+  local bufnr = h:open_attached({ settings = { review = { onSave = true }, logLevel = 'info' } }, file)
 
   -- Break the function the way a user would: go to the line and append to it.
   local row = vim.fn.search([[return total / len(xs)$]])
