@@ -90,6 +90,19 @@ def unit_node_at(snapshot: DocumentSnapshot, start_byte: int, end_byte: int) -> 
     return None
 
 
+def python_function_at(snapshot: DocumentSnapshot, start_byte: int, end_byte: int) -> tree_sitter.Node | None:
+    """The Python ``function_definition`` around ``[start_byte, end_byte)`` (a decorated one's definition, never its
+    decorators): the code whose examples can run. None in another language, at module level or in a class body."""
+    if snapshot.language_name != "python":
+        return None
+    node = unit_node_at(snapshot, start_byte, end_byte)
+    if node is not None and node.type == "decorated_definition":
+        node = node.child_by_field_name("definition")
+    if node is None or node.type != "function_definition" or node.child_by_field_name("name") is None:
+        return None
+    return node
+
+
 def enclosing_unit_node(snapshot: DocumentSnapshot, unit: tree_sitter.Node) -> tree_sitter.Node | None:
     """The unit (function, method, class) around ``unit``, or None at module level.
 

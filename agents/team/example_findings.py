@@ -14,7 +14,7 @@ from __future__ import annotations
 from ..edits.examples import ExampleFailure, examples_for, file_path_of, run_examples
 from ..edits.one_token_edits import one_token_edits
 from ..edits.variant_trials import try_variants
-from ..syntax.code_units import CodeUnit, unit_node_at
+from ..syntax.code_units import CodeUnit, python_function_at
 from ..syntax.snapshot import DocumentSnapshot
 from .cross_examination import EXAMPLES_CODE
 from .payloads import Execution, Finding
@@ -24,11 +24,9 @@ from .repair_search import MAX_PASSING
 async def example_finding(snapshot: DocumentSnapshot, unit: CodeUnit, timeout_s: float) -> Finding | None:
     """The finding of ``unit``'s first failing example, located as the module docstring says; None when its examples
     pass, there are none, or it is not a Python function."""
-    node = unit_node_at(snapshot, unit.start_byte, unit.end_byte)
-    if node is not None and node.type == "decorated_definition":
-        node = node.child_by_field_name("definition")
+    node = python_function_at(snapshot, unit.start_byte, unit.end_byte)
     name = node.child_by_field_name("name") if node is not None else None
-    if snapshot.language_name != "python" or node is None or node.type != "function_definition" or name is None:
+    if node is None or name is None:
         return None
     text, path = snapshot.text, file_path_of(snapshot.uri)
     run = await run_examples(text, unit.name, path, timeout_s)

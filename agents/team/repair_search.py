@@ -19,8 +19,9 @@ from ..edits.examples import examples_for, file_path_of
 from ..edits.one_token_edits import TokenEdit, one_token_edits
 from ..edits.patches import Patch
 from ..edits.variant_trials import try_variants
-from ..syntax.code_units import unit_node_at
+from ..syntax.code_units import python_function_at
 from .payloads import Proposal, SearchedRepair, SearchRepair, Verification, VerifyPatch
+from .written_examples import function_name_at
 
 MAX_PASSING = 3
 """More variants than this passing the examples means the examples do not pin the fix down: none is proposed (on
@@ -32,13 +33,10 @@ Check = Callable[[VerifyPatch], Awaitable[Verification]]
 async def search_repair(subtask: SearchRepair, check: Check) -> SearchedRepair:
     """Find, check and propose a one-token repair (see the module docstring); a rejection says why there is none."""
     snapshot = subtask.snapshot
-    node = unit_node_at(snapshot, subtask.allowed_start, subtask.allowed_end)
-    if node is not None and node.type == "decorated_definition":
-        node = node.child_by_field_name("definition")
-    name = node.child_by_field_name("name") if node is not None else None
-    if snapshot.language_name != "python" or node is None or node.type != "function_definition" or name is None:
+    node = python_function_at(snapshot, subtask.allowed_start, subtask.allowed_end)
+    function_name = function_name_at(snapshot, subtask.allowed_start, subtask.allowed_end)
+    if node is None or function_name is None:
         return _none("one-token repairs are tried only for a Python function")
-    function_name = snapshot.source[name.start_byte:name.end_byte].decode("utf-8", "replace")
     text = snapshot.source.decode("utf-8", "surrogatepass")
     examples = examples_for(text, function_name)
     if not examples:  # diagnosis's written examples are too often wrong to choose a repair alone: they only rank
@@ -77,9 +75,7 @@ async def search_repair(subtask: SearchRepair, check: Check) -> SearchedRepair:
 
 def _old_line(source: bytes, edit: TokenEdit) -> str:
     """The line the edit changes, as it reads now (whitespace collapsed)."""
-    start = source.rfind(b"\n", 0, edit.start_byte) + 1
-    end = source.find(b"\n", edit.end_byte)
-    return " ".join(source[start:end if end >= 0 else len(source)].decode("utf-8", "replace").split())
+    return _changed_line(source, TokenEdit(edit.start_byte, edit.start_byte, "", ""))
 
 
 def _changed_line(source: bytes, edit: TokenEdit) -> str:

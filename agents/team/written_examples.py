@@ -14,7 +14,7 @@ import ast
 from collections.abc import Sequence
 
 from ..edits.sandbox import call_functions
-from ..syntax.code_units import unit_node_at
+from ..syntax.code_units import python_function_at
 from ..syntax.snapshot import DocumentSnapshot
 from .payloads import WrittenExample
 
@@ -32,14 +32,8 @@ EXAMPLES_SCHEMA = {
 
 def function_name_at(snapshot: DocumentSnapshot, start: int, end: int) -> str | None:
     """The name of the Python function around ``[start, end)`` (examples can be run only for one), else None."""
-    if snapshot.language_name != "python":
-        return None
-    unit = unit_node_at(snapshot, start, end)
-    if unit is not None and unit.type == "decorated_definition":
-        unit = unit.child_by_field_name("definition")
-    if unit is None or unit.type != "function_definition":
-        return None
-    name = unit.child_by_field_name("name")
+    function = python_function_at(snapshot, start, end)
+    name = function.child_by_field_name("name") if function is not None else None
     return snapshot.source[name.start_byte:name.end_byte].decode("utf-8", "replace") if name is not None else None
 
 

@@ -100,4 +100,30 @@ function H:run(body)
   self:finish(true)
 end
 
+local GHOST_NAMESPACES = { native = 'nvim.lsp.inline_completion', fallback = 'metagpt_lsp.ghost_text' }
+
+--- The ghost text shown now in each implementation's namespace ({ native = '...', fallback = '...' }), its virtual
+--- lines after line breaks.
+function H.ghosts(bufnr)
+  local shown = {}
+  for kind, name in pairs(GHOST_NAMESPACES) do
+    local ns = vim.api.nvim_get_namespaces()[name]
+    for _, mark in ipairs(ns and vim.api.nvim_buf_get_extmarks(bufnr, ns, 0, -1, { details = true }) or {}) do
+      local lines = { '' }
+      for _, chunk in ipairs(mark[4].virt_text or {}) do
+        lines[1] = lines[1] .. chunk[1]
+      end
+      for _, virt_line in ipairs(mark[4].virt_lines or {}) do
+        local line = ''
+        for _, chunk in ipairs(virt_line) do
+          line = line .. chunk[1]
+        end
+        lines[#lines + 1] = line
+      end
+      shown[kind] = (shown[kind] or '') .. table.concat(lines, '\n')
+    end
+  end
+  return shown
+end
+
 return H

@@ -11,24 +11,6 @@
 local h = dofile(vim.fs.joinpath(vim.fs.dirname(arg[0]), 'harness.lua')).start(arg)
 local file, expected_kind, typed, second_key, hanging_key = unpack(h.args)
 
-local NAMESPACES = { native = 'nvim.lsp.inline_completion', fallback = 'metagpt_lsp.ghost_text' }
-
---- The ghost text shown now in each implementation's namespace: { native = '...', fallback = '...' }.
-local function ghosts(bufnr)
-  local shown = {}
-  for kind, name in pairs(NAMESPACES) do
-    local ns = vim.api.nvim_get_namespaces()[name]
-    for _, mark in ipairs(ns and vim.api.nvim_buf_get_extmarks(bufnr, ns, 0, -1, { details = true }) or {}) do
-      local text = ''
-      for _, chunk in ipairs(mark[4].virt_text or {}) do
-        text = text .. chunk[1]
-      end
-      shown[kind] = (shown[kind] or '') .. text
-    end
-  end
-  return shown
-end
-
 h:run(function()
   local requests, cancelled, in_flight = {}, {}, {}
   vim.api.nvim_create_autocmd('LspRequest', {
@@ -49,7 +31,7 @@ h:run(function()
   h:record('kind', require('metagpt_lsp.inline').kind(require('metagpt_lsp.config').current.inline))
 
   local function shown()
-    return ghosts(bufnr)[expected_kind]
+    return h.ghosts(bufnr)[expected_kind]
   end
   local steps
   --- Type `keys`, then run step `next` once Neovim has handled them and fired its autocmds: the <Cmd> runs after
@@ -64,7 +46,7 @@ h:run(function()
   steps = {
     function()
       h:wait('first ghost text', 20000, shown)
-      h:record('first_ghost', ghosts(bufnr))
+      h:record('first_ghost', h.ghosts(bufnr))
       h:record('line_before_dismiss', vim.api.nvim_get_current_line())
       feed('<C-]>', 2)
     end,
@@ -91,7 +73,7 @@ h:run(function()
     end,
     function()
       h:wait('second ghost text', 20000, shown)
-      h:record('second_ghost', ghosts(bufnr))
+      h:record('second_ghost', h.ghosts(bufnr))
       feed('<C-l>', 4)
     end,
     function()

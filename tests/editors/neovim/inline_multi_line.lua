@@ -11,31 +11,7 @@
 local h = dofile(vim.fs.joinpath(vim.fs.dirname(arg[0]), 'harness.lua')).start(arg)
 local file, expected_kind, other_key, typed = unpack(h.args)
 
-local NAMESPACES = { native = 'nvim.lsp.inline_completion', fallback = 'metagpt_lsp.ghost_text' }
 local METHODS = { native = 'textDocument/inlineCompletion', fallback = 'metagpt/inlineCompletion' }
-
---- The ghost text shown now in each implementation's namespace, its virtual lines after line breaks.
-local function ghosts(bufnr)
-  local shown = {}
-  for kind, name in pairs(NAMESPACES) do
-    local ns = vim.api.nvim_get_namespaces()[name]
-    for _, mark in ipairs(ns and vim.api.nvim_buf_get_extmarks(bufnr, ns, 0, -1, { details = true }) or {}) do
-      local lines = { '' }
-      for _, chunk in ipairs(mark[4].virt_text or {}) do
-        lines[1] = lines[1] .. chunk[1]
-      end
-      for _, virt_line in ipairs(mark[4].virt_lines or {}) do
-        local line = ''
-        for _, chunk in ipairs(virt_line) do
-          line = line .. chunk[1]
-        end
-        lines[#lines + 1] = line
-      end
-      shown[kind] = (shown[kind] or '') .. table.concat(lines, '\n')
-    end
-  end
-  return shown
-end
 
 h:run(function()
   local counts = { pending = {}, complete = {}, cancel = {} }
@@ -56,7 +32,7 @@ h:run(function()
   h:record('kind', require('metagpt_lsp.inline').kind(require('metagpt_lsp.config').current.inline))
 
   local function shown()
-    return ghosts(bufnr)[expected_kind]
+    return h.ghosts(bufnr)[expected_kind]
   end
   local function last_lines(n)
     return vim.api.nvim_buf_get_lines(bufnr, -n - 1, -1, false)
@@ -77,7 +53,7 @@ h:run(function()
       h:wait('the offer shown', 20000, shown)
       offer = shown()
       h:record('offer', offer)
-      h:record('ghosts', ghosts(bufnr))
+      h:record('ghosts', h.ghosts(bufnr))
       feed(other_key, 2)
     end,
     function()
