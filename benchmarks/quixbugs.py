@@ -65,6 +65,7 @@ class Outcome:
     completion_tokens: int = 0
     detail: str = ""
     config: str = ""
+    how: str = ""  # the team's path, from its trace: model candidates, the one-token search, what it chose
 
 
 def function_name_range(text: str, name: str) -> types.Range:
@@ -143,16 +144,17 @@ class TeamSide:
         seconds = time.monotonic() - began
         after = await self._status()
         result, detail = score_text(program, edited, why, test_timeout_s)
+        trace = str(await self.client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command="metagpt.trace", arguments=[])))
         if self.show:
-            await self._show(text, edited)
+            print(trace)
+            self._show(text, edited)
         return Outcome(program.name, "team", result, seconds,
                        after["promptTokens"] - before["promptTokens"],
-                       after["completionTokens"] - before["completionTokens"], detail, config)
+                       after["completionTokens"] - before["completionTokens"], detail, config, team_path(trace))
 
-    async def _show(self, text: str, edited: str | None) -> None:
-        trace = await self.client.workspace_execute_command_async(
-            types.ExecuteCommandParams(command="metagpt.trace", arguments=[]))
-        print(trace)
+    @staticmethod
+    def _show(text: str, edited: str | None) -> None:
         if edited is not None:
             print("".join(difflib.unified_diff(text.splitlines(True), edited.splitlines(True), "buggy", "edited")))
 
@@ -179,6 +181,15 @@ class TeamSide:
         if not isinstance(change, types.TextDocumentEdit) or change.text_document.version != 1:
             return None, "the edit was not a TextDocumentEdit for version 1"
         return apply_text_edits(text, [e for e in change.edits if isinstance(e, types.TextEdit)]), ""
+
+
+def team_path(trace: str) -> str:
+    """How the team got its answer, read from its trace: "2 candidates, search, chose round 1, unguided"."""
+    candidates = trace.count("-> subtask.propose_fix")
+    searched = ", search" if "-> subtask.search_repair" in trace else ""
+    chose = re.search(r"! chose (.*?):", trace)
+    stuck = ", stuck" if "repeated code already tried" in trace else ""
+    return f"{candidates} candidate(s){searched}{stuck}" + (f", chose {chose.group(1)}" if chose else "")
 
 
 # -- the baseline: one direct call -------------------------------------------------------------------------------
@@ -228,7 +239,7 @@ def table(rows: list[Outcome], side: str) -> str:
     lines = [f"{side}:", f"  {'program':28} {'result':8} {'prompt':>7} {'compl':>6} {'seconds':>8}  detail"]
     for row in mine:
         lines.append(f"  {row.program:28} {row.result:8} {row.prompt_tokens:7d} {row.completion_tokens:6d} "
-                     f"{row.seconds:8.1f}  {row.detail[:70]}")
+                     f"{row.seconds:8.1f}  {row.detail[:70]}" + (f"  [{row.how}]" if row.how else ""))
     lines.append("  " + totals(mine))
     return "\n".join(lines)
 
@@ -320,8 +331,8 @@ async def run(args: argparse.Namespace) -> int:
                 with results.open("a") as handle:
                     handle.write(json.dumps(asdict(outcome)) + "\n")
                 print(f"{program.name:28} {side_name:6} {outcome.result:8} {outcome.seconds:6.1f} s "
-                      f"{outcome.prompt_tokens + outcome.completion_tokens:6d} tok  {outcome.detail[:90]}",
-                      flush=True)
+                      f"{outcome.prompt_tokens + outcome.completion_tokens:6d} tok  {outcome.detail[:90]}"
+                      + (f"  [{outcome.how}]" if outcome.how else ""), flush=True)
     finally:
         if team is not None:
             await team.stop()

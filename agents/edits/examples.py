@@ -78,8 +78,16 @@ class Runner(doctest.DocTestRunner):
         failures.append({"source": example.source.strip(), "want": example.want.strip(), "got": got.strip()})
 
     def report_unexpected_exception(self, out, test, example, exc_info):
+        lines = [frame.tb_lineno for frame in _frames(exc_info[2])
+                 if frame.tb_frame.f_code.co_filename == request["filename"]]
         failures.append({"source": example.source.strip(), "want": example.want.strip(),
-                         "got": f"{exc_info[0].__name__}: {exc_info[1]}", "raised": True})
+                         "got": f"{exc_info[0].__name__}: {exc_info[1]}", "raised": True,
+                         "line": lines[-1] if lines else None})
+
+def _frames(traceback):
+    while traceback is not None:
+        yield traceback
+        traceback = traceback.tb_next
 
 class Late(KeyboardInterrupt):
     """Raised by the CPU alarm: doctest lets KeyboardInterrupt through, so an endless loop ends its example."""
@@ -111,6 +119,14 @@ class ExampleFailure:
     want: str
     got: str
     raised: bool
+    line: int | None = None
+    """Where it raised: the 1-based line of the module's own code deepest in the traceback (None: it did not raise
+    there)."""
+
+    def evidence(self) -> str:
+        """"`f(2)` gives 3, its docstring says 4": the failure as a user reads it."""
+        what = "raises" if self.raised else "gives"
+        return f"`{self.source.strip()}` {what} {self.got.strip()[:160]}, its docstring says {self.want.strip()[:160]}"
 
 
 @dataclass(frozen=True)
@@ -231,7 +247,9 @@ def _verdict(stderr: str, count: int, status: int | None) -> ExampleRun:
     if not failures:
         return ExampleRun("passed", count, f"its {count} example(s) pass")
     first = failures[0]
-    failure = ExampleFailure(str(first["source"]), str(first["want"]), str(first["got"]), bool(first.get("raised")))
+    line = first.get("line")
+    failure = ExampleFailure(str(first["source"]), str(first["want"]), str(first["got"]), bool(first.get("raised")),
+                             line if isinstance(line, int) else None)
     return ExampleRun("failed", count, f"{len(failures)} of its {count} example(s) fail: {first['source']} gave "
                                        f"{first['got'][:160]!r}, expected {first['want'][:160]!r}", failure)
 

@@ -155,8 +155,10 @@ class Team:
         (fixes, where code may run, given diagnosis's ``suspect`` range), review searches the unit's one-token repairs
         against its examples once (``subtask.search_repair``, seconds and no model call) and its find joins the
         candidates. A round with none accepted, or whose candidates all failed a written example, sends its reasons
-        (what they gave) to the next. Once a fix is in hand, no further candidate is asked when the deadline leaves too
-        little time for one.
+        (what they gave) to the next — unless every candidate of the round repeated code already tried (an earlier
+        candidate's, or the unchanged code twice): the model is stuck, and another round would cost a call for the
+        same answer. Once a fix is in hand, no further candidate is asked when the deadline leaves too little time
+        for one. The trace notes which candidate was chosen and why.
         """
         rejections: tuple[str, ...] = ()
         bound = self.graph.max_rounds("generation", "review") or 1
@@ -164,11 +166,13 @@ class Team:
         pool: list[tuple[Proposal, Verification]] = []  # every accepted candidate of every round
         proposed: list[str] = []  # what generation wrote, accepted or not: agreement for the repair search
         own_failed = False  # a candidate failed the unit's own examples: they can judge a one-token repair
+        tried: set[str] = set()  # the code of every earlier round's candidates (whitespace collapsed)
         searched = suspect is None or not run_code
         slowest = 0.0
         for round_number in range(1, max_rounds + 1):
             reasons: list[str] = []
             failures: list[AgentFailed] = []
+            written: list[str] = []  # this round's candidates' code
             for candidate in range(1, candidates + 1):
                 remaining = task.remaining()
                 if pool and remaining is not None and remaining < 1.5 * slowest:
@@ -184,6 +188,7 @@ class Team:
                     reasons.append(_why(error))
                     continue
                 proposed.append(proposal.patch.new_text)
+                written.append(_code_key(proposal.patch.new_text))
                 report(f"review: verifying round {round_number}{which}")
                 verification = (await task.request(
                     K.SUBTASK_VERIFY, VerifyPatch(snapshot, proposal, allowed_start, allowed_end, focus, run_code,
@@ -222,11 +227,20 @@ class Team:
             # it hears what they gave. Otherwise the best by evidence, agreement and size is the answer.
             remaining = task.remaining()
             out_of_time = remaining is not None and remaining < 1.5 * slowest
+            stuck = bool(written) and all(code in tried for code in written)
+            tried.update(written)
             if chosen is not None and (settled(pool[chosen][1]) or not pool[chosen][1].written_failures
-                                       or round_number == max_rounds or out_of_time):
+                                       or round_number == max_rounds or out_of_time or stuck):
                 proposal, verification = pool[chosen]
+                task.trace.add(asyncio.get_running_loop().time(), None,
+                               note=f"chose {proposal.note or 'the proposal'}: {verification.reason}")
                 return proposal, verification, round_number
             rejections += tuple(dict.fromkeys(reasons))
+            if stuck:
+                task.trace.add(asyncio.get_running_loop().time(), None,
+                               note=f"round {round_number} repeated code already tried: no further round")
+                return (f"{rejections[-1]} (round {round_number} repeated code already tried)"
+                        if rejections else "nothing proposed"), None, round_number
         return (rejections[-1] if rejections else "nothing proposed"), None, max_rounds
 
     # -- generate ------------------------------------------------------------------------------------------------
@@ -296,6 +310,11 @@ class Team:
             if judged is not None:
                 kept.append(judged)
         return tuple(kept)
+
+
+def _code_key(code: str) -> str:
+    """Code compared as the model wrote it, whitespace aside: two candidates with the same key are the same answer."""
+    return " ".join(code.split())
 
 
 def _dropped_because(finding: Finding) -> str:

@@ -4,7 +4,11 @@ It watches ``subtask.explain`` and ``subtask.challenge``. To explain: a syntax e
 parser already said what is wrong); neither does a diagnostic that came with its cause (our review's findings carry
 one). Anything else — a type error, a linter's code, a failing test — is one focused question to the model: the
 cause in a sentence or two and the one line that must change. That quoted line, found in the text (never by a
-model's line number), widens the target when the diagnostic itself points elsewhere.
+model's line number), widens the target when the diagnostic itself points elsewhere. Where code may run, diagnosis
+first reproduces the problem: it runs the function's own ``>>>`` examples on the code as it stands (in the sandbox).
+One that fails is evidence the question quotes ("`f(2)` gives 3, its docstring says 4"), and then no examples are
+asked of the model (the user's own ones already show the bug, and a written one is often wrong); when none fails,
+the model also writes up to three examples as data.
 
 A challenge comes from review (along review -> diagnosis): for each proposed finding, one question — is it a real
 defect, and which call shows it — answered as data (the call's arguments and both results as Python literals), never
@@ -20,9 +24,11 @@ import logging
 from ..broker.messages import Message, MessageKind
 from ..broker.subscription import HandlerContext
 from ..edits.anchoring import locate_snippet
+from ..edits.examples import file_path_of, run_examples
 from ..llm.client import LlmClient
 from ..llm.errors import LlmBadReply
 from ..syntax.code_units import target_node, unit_node_at
+from ..syntax.snapshot import DocumentSnapshot
 from . import prompts
 from .payloads import Challenge, ChallengeAnswer, Claim, Explanation, Finding, FixRequest
 from .prompt_context import context_for, review_context
@@ -74,13 +80,16 @@ class DiagnosisAgent:
             return Explanation(f"Syntax error: {request.message}.", target.start_byte, target.end_byte)
         target_text = snapshot.source[target.start_byte:target.end_byte].decode("utf-8", "surrogatepass")
         examples_of = function_name_at(snapshot, target.start_byte, target.end_byte) if request.run_code else None
+        reproduced = await reproduce(snapshot, examples_of) if examples_of else ""
+        if reproduced:
+            examples_of = None
         schema = prompts.EXPLAIN_SCHEMA if not examples_of else {
             **prompts.EXPLAIN_SCHEMA, "properties": {"cause": {"type": "string", "maxLength": 400},
                                                      "line": {"type": "string", "maxLength": 200},
                                                      "examples": EXAMPLES_SCHEMA}}
         answer = await self.llm.complete_json(
             prompts.explain(context_for(snapshot, target.start_byte, target.end_byte), target_text,
-                            _describe(request), examples_of),
+                            _describe(request), examples_of, reproduced),
             schema, task_id=task_id, max_tokens=360 if examples_of else 200)
         examples = parse_examples(answer.get("examples"), examples_of)
         cause = str(answer.get("cause") or "").strip() or request.message
@@ -94,7 +103,16 @@ class DiagnosisAgent:
             if widened is not None and (unit is None or (unit.start_byte <= widened.start_byte
                                                          and widened.end_byte <= unit.end_byte)):
                 start, end = widened.start_byte, widened.end_byte
-        return Explanation(cause, start, end, suspect, examples)
+        return Explanation(cause, start, end, suspect, examples, reproduced)
+
+
+async def reproduce(snapshot: DocumentSnapshot, function_name: str) -> str:
+    """The first of the function's own examples that fails on the code as it stands, as evidence; empty when they
+    pass, there are none, or they could not run."""
+    run = await run_examples(snapshot.text, function_name, file_path_of(snapshot.uri))
+    if not run.failed:
+        return ""
+    return run.first_failure.evidence() if run.first_failure is not None else run.summary
 
 
 def claim_from(answer: object) -> Claim | None:

@@ -4,14 +4,15 @@ has a defect that execution has already confirmed, and no model call is needed t
 The flow: run the unit's examples in the sandbox (:func:`..edits.examples.run_examples`); when one fails, look for where
 the defect is — the one-token repairs that make every example pass (:mod:`..edits.one_token_edits`, run by
 :mod:`..edits.variant_trials`): when at most :data:`.repair_search.MAX_PASSING` do, the finding sits on the line of the
-first and names the change; when more do but all on one line, it sits on that line; otherwise on the function's name.
+first and names the change; when more do but all on one line, it sits on that line; when the example raised inside the
+function, on the line it raised from; otherwise on the function's name.
 The coordinator shows it as a Warning (an Error when the example raised) with the example as its evidence
 (:func:`.cross_examination.judge`): the user's own docstring is the oracle, so it needs no agent's vote.
 """
 
 from __future__ import annotations
 
-from ..edits.examples import ExampleFailure, examples_for, file_path_of, run_examples
+from ..edits.examples import examples_for, file_path_of, run_examples
 from ..edits.one_token_edits import one_token_edits
 from ..edits.variant_trials import try_variants
 from ..syntax.code_units import CodeUnit, python_function_at
@@ -48,7 +49,11 @@ async def example_finding(snapshot: DocumentSnapshot, unit: CodeUnit, timeout_s:
         hint = (f"; with {edit.what} every example passes" if len(trials.passing) <= MAX_PASSING
                 else f"; several one-token changes on line {line + 1} make every example pass")
     failure = run.first_failure
-    evidence = _evidence(failure) if failure is not None else run.summary
+    raised_at = _raised_in(snapshot, unit, failure.line) if not hint and failure is not None else None
+    if raised_at is not None:
+        start, end = raised_at
+        hint = f"; it raises on line {failure.line}" if failure is not None else ""
+    evidence = failure.evidence() if failure is not None else run.summary
     quote = snapshot.source[start:end].decode("utf-8", "replace")
     execution = Execution("raised" if failure is not None and failure.raised else "returned",
                           failure.got if failure is not None else run.summary,
@@ -57,6 +62,16 @@ async def example_finding(snapshot: DocumentSnapshot, unit: CodeUnit, timeout_s:
                    unit.name, None, execution, 1.0, evidence)
 
 
-def _evidence(failure: ExampleFailure) -> str:
-    what = "raises" if failure.raised else "gives"
-    return f"`{failure.source}` {what} {failure.got[:160]}, its docstring says {failure.want[:160]}"
+def _raised_in(snapshot: DocumentSnapshot, unit: CodeUnit, line: int | None) -> tuple[int, int] | None:
+    """The code on ``line`` (1-based, where the example raised) when it lies in the unit's body, else None."""
+    if line is None:
+        return None
+    lines = snapshot.lines
+    index = line - 1
+    if not (lines.line_of(unit.start_byte) < index <= lines.line_of(unit.end_byte)) or index >= lines.line_count:
+        return None
+    start = lines.line_start(index)
+    end = snapshot.source.find(b"\n", start)
+    end = len(snapshot.source) if end < 0 else end
+    text = snapshot.source[start:end]
+    return start + len(text) - len(text.lstrip()), end

@@ -49,13 +49,17 @@ class WrittenExample:
 @dataclass(frozen=True)
 class Explanation:
     """Diagnosis's answer: the cause in words and the node an edit may replace (a guess: never a constraint), and
-    the examples it wrote when code may run."""
+    — when code may run — the unit's own example it saw fail (``reproduced``) or, when none failed, the examples it
+    wrote."""
 
     cause: str
     target_start: int
     target_end: int
     suspect: str = ""
     examples: tuple[WrittenExample, ...] = ()
+    reproduced: str = ""
+    """The unit's own example that fails as the code stands ("`f(2)` gives 3, its docstring says 4"), empty when
+    none was run or none failed: the bug is shown by the user's own oracle, so no examples are written."""
 
     def summary(self) -> str:
         return f"{self.cause[:60]} -> bytes {self.target_start}-{self.target_end}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .prompt_context import PromptContext
 
-PROMPT_VERSION = "p3"
+PROMPT_VERSION = "p4"
 Messages = list[dict[str, str]]
 
 EXPLAIN_SCHEMA = {
@@ -58,9 +58,12 @@ def _system(role: str) -> dict[str, str]:
                                          "Answer exactly what is asked, briefly."}
 
 
-def explain(context: PromptContext, target: str, diagnostic: str, examples_of: str | None = None) -> Messages:
+def explain(context: PromptContext, target: str, diagnostic: str, examples_of: str | None = None,
+            reproduced: str = "") -> Messages:
     """The cause and the line; with ``examples_of`` (a function name, when code may run) also up to three examples
-    of its correct behaviour, as data: a call with literal arguments and the literal it should return."""
+    of its correct behaviour, as data: a call with literal arguments and the literal it should return. With
+    ``reproduced`` (its own example that fails, run just now) that evidence is quoted."""
+    seen = f"\nRunning its own example: {reproduced}.\n" if reproduced else ""
     examples = ""
     if examples_of:
         examples = (f", \"examples\": up to 3 calls of {examples_of} that show what it should do, as its docstring "
@@ -69,7 +72,7 @@ def explain(context: PromptContext, target: str, diagnostic: str, examples_of: s
     return [
         _system("diagnosis agent"),
         {"role": "user", "content": (
-            f"{context.render()}\n\nA tool reports this problem in the code below:\n{diagnostic}\n\n"
+            f"{context.render()}\n\nA tool reports this problem in the code below:\n{diagnostic}\n{seen}\n"
             f"```{context.language}\n{target}\n```\n\n"
             "What causes it? Reply in JSON: {\"cause\": one or two sentences, "
             f"\"line\": the one line of code that must change, copied exactly{examples}}}."

@@ -123,6 +123,46 @@ async def test_nothing_runs_when_the_request_does_not_allow_it(make_llm_client, 
     assert result.ok and not marker.exists(), "run_code=False wins over the team's default"
 
 
+WITH_EXAMPLE = '"""The average of xs.\n\n    >>> mean([2, 4])\n    3.0\n    """'
+DOCUMENTED = BUGGY.replace('"""The average of xs."""', WITH_EXAMPLE)
+DOCUMENTED_RIGHT = RIGHT.replace('"""The average of xs."""', WITH_EXAMPLE)
+
+
+async def test_diagnosis_reproduces_the_bug_with_the_functions_own_example_and_writes_none(make_llm_client,
+                                                                                           scripted_llm):
+    """Where code may run, diagnosis is shown the function's own failing example as evidence and asked for no
+    examples of its own (a written one is often wrong): a candidate passing the user's examples settles the fix."""
+    scripted_llm.script(Rule(explain(EXAMPLES), last_user="What causes it"),
+                        Rule(f"```python\n{DOCUMENTED_RIGHT}```", last_user="Rewrite"))
+    for run_code in (False, True):
+        snapshot = DocumentSnapshot.open("file:///tmp/stats.py", 3, DOCUMENTED, "python")
+        start = snapshot.source.index(b"mean")
+        async with Team(make_llm_client(), deadline_s=30) as team:
+            result = await team.explain_and_fix(FixRequest(snapshot, start, start + 4, "fails its tests", "pytest",
+                                                           run_code=run_code))
+        asked = [r.last_user_message for r in scripted_llm.completions if "What causes it" in r.last_user_message]
+        reproduced = "Running its own example: `mean([2, 4])` gives 2.0, its docstring says 3.0"
+        assert result.ok and result.rounds == 1, result.reason
+        if run_code:
+            assert reproduced in asked[-1] and "only literal arguments" not in asked[-1]
+            assert "its 1 example(s) pass" in result.reason and "written" not in result.reason
+            assert "chose round 1, unguided: " in team.last_trace(), "the trace says which candidate won"
+        else:
+            assert "Running its own example" not in asked[-1], "nothing runs where the request does not allow it"
+
+
+async def test_a_model_that_repeats_itself_gets_no_further_round(make_llm_client, scripted_llm):
+    """The model answers the unchanged code twice: a third round would cost a call for the same answer."""
+    scripted_llm.script(Rule(explain(), last_user="What causes it"),
+                        Rule(f"```python\n{BUGGY}```", last_user="Rewrite"))
+    async with Team(make_llm_client(), deadline_s=30) as team:
+        assert team.graph.max_rounds("generation", "review") == 3
+        result = await team.explain_and_fix(fix_request(run_code=False))
+    assert not result.ok and result.edits == ()
+    assert len(proposals(scripted_llm)) == 2
+    assert "identical to the current code (round 2 repeated code already tried)" in result.reason
+
+
 def test_written_examples_are_literal_calls_of_the_function_only():
     raw = [{"call": "mean([2, 4])", "returns": "3.0"}, {"call": "mean(__import__('os').getcwd())", "returns": "1"},
            {"call": "other(1)", "returns": "1"}, {"call": "mean(xs=[1])", "returns": 1.0}]

@@ -181,3 +181,5 @@ async def test_an_example_that_raises_is_an_error(make_llm_client, scripted_llm)
     crashing = MODULE.replace("total += 1", "total += values[len(values)]")
     (finding,) = (await review(make_llm_client, crashing, may_run_code=True)).findings
     assert finding.severity == "error" and "raises IndexError" in finding.message
+    assert finding.quote == "total += values[len(values)]", "it sits on the line that raised"
+    assert "it raises on line 15" in finding.message

@@ -97,7 +97,9 @@ async def test_no_round_accepted_means_no_edit_and_a_reason(team, scripted_llm):
                         Rule("```python\ndef mean(xs:\n    return 0\n```", last_user="Rewrite this code"))
     result = await team.explain_and_fix(fix_request(snapshot_of()))
     assert not result.ok and result.edits == ()
-    assert "no safe fix after 3 round(s)" in result.reason and "does not parse" in result.reason
+    assert "does not parse" in result.reason
+    assert "no safe fix after 2 round(s)" in result.reason and "round 2 repeated code already tried" in result.reason, \
+        "the same answer twice: no third round"
 
 
 @pytest.mark.parametrize("fault, words", [("500", "500"), ("malformed", "")])

@@ -50,7 +50,7 @@ FAULTS = {
         ["broke the connection before its reply was complete after 3 attempts", "partial reply was discarded"]),
     "generation replies prose, no code block": (
         [Rule(EXPLAIN, last_user=ASKS_CAUSE), Rule("You should drop the minus one.", last_user=ASKS_FIX)],
-        ["no safe fix after 3 round(s)", "does not parse"]),
+        ["no safe fix after 2 round(s)", "does not parse", "repeated code already tried"]),
     "generation replies nothing": (
         [Rule(EXPLAIN, last_user=ASKS_CAUSE), Rule("", last_user=ASKS_FIX)], ["the model's reply held no code"]),
     "generation's code cut by max_tokens": (
