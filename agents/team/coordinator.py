@@ -130,12 +130,12 @@ class Team:
                     examples=explained.examples, suspect=(explained.target_start, explained.target_end))
             except (AgentFailed, TaskEnded, RoundLimitExceeded) as error:
                 return self._result(task, snapshot.uri, snapshot.version, ok=False, reason=_why(error),
-                                    explanation=explanation.cause if explanation else "", rounds=rounds)
+                                    explanation=explanation.for_user if explanation else "", rounds=rounds)
             if verification is None:
                 return self._result(task, snapshot.uri, snapshot.version, ok=False, rounds=rounds,
-                                    explanation=explanation.cause,
+                                    explanation=explanation.for_user,
                                     reason=f"no safe fix after {rounds} round(s): {proposal}")
-            return self._result(task, snapshot.uri, snapshot.version, ok=True, explanation=explanation.cause,
+            return self._result(task, snapshot.uri, snapshot.version, ok=True, explanation=explanation.for_user,
                                 edits=verification.edits, rounds=rounds, reason=verification.reason)
 
     async def _propose_until_accepted(self, task: TaskScope, kind: K,

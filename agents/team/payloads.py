@@ -61,6 +61,11 @@ class Explanation:
     """The unit's own example that fails as the code stands ("`f(2)` gives 3, its docstring says 4"), empty when
     none was run or none failed: the bug is shown by the user's own oracle, so no examples are written."""
 
+    @property
+    def for_user(self) -> str:
+        """The cause as the user reads it, with the failing example that shows it when one ran."""
+        return f"{self.cause} (Seen: {self.reproduced}.)" if self.reproduced else self.cause
+
     def summary(self) -> str:
         return f"{self.cause[:60]} -> bytes {self.target_start}-{self.target_end}"
 

@@ -141,12 +141,13 @@ async def test_diagnosis_reproduces_the_bug_with_the_functions_own_example_and_w
             result = await team.explain_and_fix(FixRequest(snapshot, start, start + 4, "fails its tests", "pytest",
                                                            run_code=run_code))
         asked = [r.last_user_message for r in scripted_llm.completions if "What causes it" in r.last_user_message]
-        reproduced = "Running its own example: `mean([2, 4])` gives 2.0, its docstring says 3.0"
+        reproduced = "`mean([2, 4])` gives 2.0, its docstring says 3.0"
         assert result.ok and result.rounds == 1, result.reason
         if run_code:
-            assert reproduced in asked[-1] and "only literal arguments" not in asked[-1]
+            assert f"Running its own example: {reproduced}" in asked[-1] and "only literal arguments" not in asked[-1]
             assert "its 1 example(s) pass" in result.reason and "written" not in result.reason
             assert "chose round 1, unguided: " in team.last_trace(), "the trace says which candidate won"
+            assert result.explanation.endswith(f"(Seen: {reproduced}.)"), "the user sees the evidence too"
         else:
             assert "Running its own example" not in asked[-1], "nothing runs where the request does not allow it"
 
