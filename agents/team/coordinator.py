@@ -127,7 +127,8 @@ class Team:
                     task, K.SUBTASK_PROPOSE_FIX, lambda n, why, k: ProposeFix(request, explained, n, why, k),
                     *allowed, snapshot, report, candidates=self.fix_candidates,
                     focus=(request.start_byte, request.end_byte), run_code=request.run_code,
-                    examples=explained.examples, suspect=(explained.target_start, explained.target_end))
+                    examples=explained.examples, suspect=(explained.target_start, explained.target_end),
+                    shown=bool(explained.reproduced))
             except (AgentFailed, TaskEnded, RoundLimitExceeded) as error:
                 return self._result(task, snapshot.uri, snapshot.version, ok=False, reason=_why(error),
                                     explanation=explanation.for_user if explanation else "", rounds=rounds)
@@ -144,15 +145,16 @@ class Team:
                                       report: StepReporter, max_rounds: int | None = None, candidates: int = 1,
                                       focus: tuple[int, int] | None = None, run_code: bool | None = None,
                                       examples: tuple[WrittenExample, ...] = (),
-                                      suspect: tuple[int, int] | None = None,
+                                      suspect: tuple[int, int] | None = None, shown: bool = False,
                                       ) -> tuple[object, Verification | None, int]:
         """Rounds of propose -> verify until review accepts; returns (proposal or last reason, verdict, rounds).
 
         With several candidates per round, generation proposes them one after another (each sampled differently) and
         review verifies each (running the examples where ``run_code``); the first that passes all it ran ends the round
         at once, otherwise review chooses among every accepted one so far (``choose_candidate``: evidence, then
-        agreement, then size). When no candidate of the first round settled it and one failed the unit's own examples
-        (fixes, where code may run, given diagnosis's ``suspect`` range), review searches the unit's one-token repairs
+        agreement, then size). When no candidate of the first round settled it and the unit's own examples speak
+        against it (they fail as it stands — ``shown``: diagnosis reproduced the bug — or a candidate failed them;
+        fixes, where code may run, given diagnosis's ``suspect`` range), review searches the unit's one-token repairs
         against its examples once (``subtask.search_repair``, seconds and no model call) and its find joins the
         candidates. A round with none accepted, or whose candidates all failed a written example, sends its reasons
         (what they gave) to the next — unless every candidate of the round repeated code already tried (an earlier
@@ -165,7 +167,8 @@ class Team:
         max_rounds = min(max_rounds, bound) if max_rounds else bound
         pool: list[tuple[Proposal, Verification]] = []  # every accepted candidate of every round
         proposed: list[str] = []  # what generation wrote, accepted or not: agreement for the repair search
-        own_failed = False  # a candidate failed the unit's own examples: they can judge a one-token repair
+        own_failed = shown  # the unit's own examples fail as it stands, or a candidate failed them: they can judge a
+        # one-token repair
         tried: set[str] = set()  # the code of every earlier round's candidates (whitespace collapsed)
         searched = suspect is None or not run_code
         slowest = 0.0

@@ -128,6 +128,19 @@ async def test_when_the_candidate_fails_its_examples_a_one_token_repair_that_pas
     assert "search_repair" in team.last_trace()
 
 
+async def test_a_model_answering_the_unchanged_code_still_gets_the_repair_its_examples_show(make_llm_client,
+                                                                                              scripted_llm):
+    """The unchanged function fails its own example (diagnosis reproduced it): a candidate that changes nothing
+    never ran the examples, yet the search runs, and the repair it finds settles the fix in the first round."""
+    unchanged = MODULE.split("\n\n\n")[1]
+    scripted_llm.script(Rule(EXPLAIN, last_user="What causes it"), Rule(f"```python\n{unchanged}\n```"))
+    async with Team(make_llm_client(), deadline_s=60) as team:
+        result = await team.explain_and_fix(fix_request(MODULE, run_code=True))
+    assert result.ok and result.rounds == 1, result.reason
+    assert [edit.new_text for edit in result.edits] == ["        if value > 0:\n"]
+    assert len([r for r in scripted_llm.completions if "What causes it" not in r.last_user_message]) == 1
+
+
 async def test_no_repair_is_searched_where_code_may_not_run(make_llm_client, scripted_llm):
     scripted_llm.script(Rule(EXPLAIN, last_user="What causes it"), Rule(f"```python\n{WRONG}\n```"))
     async with Team(make_llm_client(), deadline_s=60) as team:
