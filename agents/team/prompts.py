@@ -53,9 +53,17 @@ REVIEW_SCHEMA = {
 }
 
 
-def _system(role: str) -> dict[str, str]:
-    return {"role": "system", "content": f"You are the {role} of a small team of expert programmers. "
-                                         "Answer exactly what is asked, briefly."}
+SYSTEM = {"role": "system", "content": "You are one of a small team of expert programmers: diagnosis, generation "
+                                       "and review. Answer exactly what is asked, briefly."}
+"""One system message for every agent, and every question starts with the code it is about: consecutive questions
+on the same code (diagnosis, then generation's rounds; review, then its challenge) share their first tokens, and a
+llama.cpp server reuses them instead of reading them again (on 2 cores the prompt, not the answer, is most of the
+time). Each agent's role is said after the shared part."""
+
+
+def _ask(shared: str, role: str, question: str) -> Messages:
+    """The messages of one question: the shared system message, then the code it is about, then who asks what."""
+    return [SYSTEM, {"role": "user", "content": f"{shared}\n\nYou are the team's {role}. {question}"}]
 
 
 def explain(context: PromptContext, target: str, diagnostic: str, examples_of: str | None = None,
@@ -69,29 +77,21 @@ def explain(context: PromptContext, target: str, diagnostic: str, examples_of: s
         examples = (f", \"examples\": up to 3 calls of {examples_of} that show what it should do, as its docstring "
                     f"says, each {{\"call\": \"{examples_of}(...)\" with only literal arguments, \"returns\": the "
                     "correct result as a Python literal}")
-    return [
-        _system("diagnosis agent"),
-        {"role": "user", "content": (
-            f"{context.render()}\n\nA tool reports this problem in the code below:\n{diagnostic}\n{seen}\n"
-            f"```{context.language}\n{target}\n```\n\n"
-            "What causes it? Reply in JSON: {\"cause\": one or two sentences, "
-            f"\"line\": the one line of code that must change, copied exactly{examples}}}."
-        )},
-    ]
+    return _ask(context.render(), "diagnosis agent", (
+        f"A tool reports this problem in the code below:\n{diagnostic}\n{seen}\n"
+        f"```{context.language}\n{target}\n```\n\n"
+        "What causes it? Reply in JSON: {\"cause\": one or two sentences, "
+        f"\"line\": the one line of code that must change, copied exactly{examples}}}."))
 
 
 def repair_unit(context: PromptContext, subject: str, diagnostic: str, rejections: tuple[str, ...]) -> Messages:
     """The unguided whole-unit repair: what one direct call would be asked — the code and the problem, no cause
     from diagnosis, the whole function back (its shape may change)."""
     earlier = _earlier(rejections)
-    return [
-        _system("programmer"),
-        {"role": "user", "content": (
-            f"{context.render()}\n\nProblem in {subject}: {diagnostic}{earlier}\n\n"
-            f"Rewrite this code so the problem is gone: find the bug and fix it. Reply with the complete fixed "
-            f"{subject.split(' ', 1)[1]} in one ```{context.language} block, nothing else."
-        )},
-    ]
+    return _ask(context.render(), "programmer", (
+        f"Problem in {subject}: {diagnostic}{earlier}\n\n"
+        f"Rewrite this code so the problem is gone: find the bug and fix it. Reply with the complete fixed "
+        f"{subject.split(' ', 1)[1]} in one ```{context.language} block, nothing else."))
 
 
 def propose_fix(context: PromptContext, target: str, diagnostic: str, hint: str, rejections: tuple[str, ...],
@@ -106,15 +106,10 @@ def propose_fix(context: PromptContext, target: str, diagnostic: str, hint: str,
     else:
         what = "the corrected version of exactly this code"
         code = f"\n\n```{context.language}\n{target}\n```"
-    return [
-        _system("programmer"),
-        {"role": "user", "content": (
-            f"{context.render()}\n\nProblem{f' in {subject}' if subject else ''}: {diagnostic}{hint}{earlier}\n\n"
-            f"Rewrite this code so the problem is gone: find the bug and fix it, changing as little as possible and "
-            f"keeping names and signatures. Reply with {what} in one ```{context.language} block, nothing else."
-            f"{code}"
-        )},
-    ]
+    return _ask(context.render(), "programmer", (
+        f"Problem{f' in {subject}' if subject else ''}: {diagnostic}{hint}{earlier}\n\n"
+        f"Rewrite this code so the problem is gone: find the bug and fix it, changing as little as possible and "
+        f"keeping names and signatures. Reply with {what} in one ```{context.language} block, nothing else.{code}"))
 
 
 def _earlier(rejections: tuple[str, ...]) -> str:
@@ -137,41 +132,30 @@ def generate(context: PromptContext, kind: str, instruction: str, target: str) -
     else:
         ask = (f"Write the code that belongs at <CURSOR> in:\n```{context.language}\n{target}\n```\n"
                f"Reply with only the text to insert at <CURSOR>, in one ```{context.language} block.")
-    return [_system("programmer"), {"role": "user", "content": f"{context.render()}\n\n{ask}"}]
+    return _ask(context.render(), "programmer", ask)
 
 
 def review(language: str, unit_text: str, context: PromptContext | None = None) -> Messages:
     around = ""
     if context is not None and (context.imports or context.signatures):  # the unit itself follows: not twice
         around = f"{context.render(include_focus=False)}\n\n"
-    return [
-        _system("code reviewer"),
-        {"role": "user", "content": (
-            f"{around}Review this code for bugs: wrong logic, crashes, resource leaks, security holes. Ignore "
-            "style.\n\n"
-            f"```{language}\n{unit_text}\n```\n\n"
-            "Reply in JSON: {\"findings\": [{\"quote\": the exact code of the faulty line, \"problem\": what is "
-            "wrong and why, \"severity\": \"error\" or \"warning\"}]}. Reply {\"findings\": []} when it is correct."
-        )},
-    ]
+    return _ask(f"{around}```{language}\n{unit_text}\n```", "code reviewer", (
+        "Review this code for bugs: wrong logic, crashes, resource leaks, security holes. Ignore style. "
+        "Reply in JSON: {\"findings\": [{\"quote\": the exact code of the faulty line, \"problem\": what is "
+        "wrong and why, \"severity\": \"error\" or \"warning\"}]}. Reply {\"findings\": []} when it is correct."))
 
 
 def challenge(context: PromptContext, unit_text: str, quote: str, problem: str) -> Messages:
     """Cross-examine one review finding: a concrete call, what it should give and what this code gives — asked as
     data (literals), worked out before the verdict so a small model reasons before it answers."""
-    return [
-        _system("diagnosis agent"),
-        {"role": "user", "content": (
-            f"{_around(context)}```{context.language}\n{unit_text}\n```\n\n"
-            f"A reviewer claims this line is a bug:\n{quote}\nClaim: {problem}\n\n"
-            "Check the claim. Pick one concrete call with valid inputs (as the docstring allows) that would show "
-            "the bug. Work out what the docstring or the function's purpose says it must return, then trace what "
-            "this code really returns. Reply in JSON: {\"args\": the call's arguments as Python literals, e.g. "
-            "\"[2, 4], 1\", \"expected\": the correct result as a Python literal, \"actual\": what this code "
-            "returns (a Python literal) or the exception it raises, \"real\": true only if actual differs from "
-            "expected}."
-        )},
-    ]
+    return _ask(f"{_around(context)}```{context.language}\n{unit_text}\n```", "diagnosis agent", (
+        f"A reviewer claims this line is a bug:\n{quote}\nClaim: {problem}\n\n"
+        "Check the claim. Pick one concrete call with valid inputs (as the docstring allows) that would show "
+        "the bug. Work out what the docstring or the function's purpose says it must return, then trace what "
+        "this code really returns. Reply in JSON: {\"args\": the call's arguments as Python literals, e.g. "
+        "\"[2, 4], 1\", \"expected\": the correct result as a Python literal, \"actual\": what this code "
+        "returns (a Python literal) or the exception it raises, \"real\": true only if actual differs from "
+        "expected}."))
 
 
 def _around(context: PromptContext) -> str:

@@ -152,6 +152,24 @@ async def test_diagnosis_reproduces_the_bug_with_the_functions_own_example_and_w
             assert "Running its own example" not in asked[-1], "nothing runs where the request does not allow it"
 
 
+async def test_consecutive_questions_about_a_function_begin_alike_so_the_model_server_reads_them_once(
+        make_llm_client, scripted_llm):
+    """Diagnosis's question and each round of generation start with the same system message and the same code: a
+    llama.cpp server reuses what they share instead of reading it again (the prompt is most of the time on a CPU)."""
+    scripted_llm.script(Rule(explain(EXAMPLES), last_user="What causes it"),
+                        Rule(f"```python\n{WRONG}```", last_user="Rewrite", times=1),
+                        Rule(f"```python\n{RIGHT}```", last_user="Rewrite"))
+    async with Team(make_llm_client(), deadline_s=30) as team:
+        await team.explain_and_fix(fix_request(run_code=True))
+    asked = [r.body["messages"] for r in scripted_llm.completions]
+    assert len(asked) >= 3
+    assert all(messages[0] == asked[0][0] for messages in asked), "one system message for every agent"
+    firsts = [messages[-1]["content"] for messages in asked]
+    shared = firsts[0][:firsts[0].index("You are the team's diagnosis agent")]
+    assert "def mean(xs):" in shared
+    assert all(first.startswith(shared) for first in firsts), "every question starts with the same code"
+
+
 async def test_a_model_that_repeats_itself_gets_no_further_round(make_llm_client, scripted_llm):
     """The model answers the unchanged code twice: a third round would cost a call for the same answer."""
     scripted_llm.script(Rule(explain(), last_user="What causes it"),
