@@ -148,6 +148,7 @@ def test_the_embedded_command_is_llama_cpp_server_on_loopback_with_our_alias(tmp
     options = dict(zip(argv[3::2], argv[4::2], strict=False))
     assert options["--model_alias"] == EMBEDDED_MODEL and options["--host"] == "127.0.0.1"
     assert options["--port"] == "4242" and options["--n_ctx"] == "4096" and int(options["--n_threads"]) >= 1
+    assert "--cache" not in options, "its RAM prompt cache grew the model server until the OOM killer ended it"
 
 
 def stand_in(*extra: str, calls: list[int] | None = None):

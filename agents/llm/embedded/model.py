@@ -73,9 +73,6 @@ def embedded_status(spec: WeightsSpec = EMBEDDED_WEIGHTS, cache_dir: Path | None
                                 f"request.{first_use}")
 
 
-PROMPT_CACHE_BYTES = 1 << 30
-
-
 def usable_cores() -> int:
     """The CPU cores this process may run on (its affinity mask where the OS has one)."""
     if hasattr(os, "sched_getaffinity"):
@@ -88,9 +85,10 @@ def llama_server_command(model_path: Path, alias: str, port: int, *, host: str =
     """The argv of llama-cpp-python's OpenAI-compatible server, run by this very interpreter (our venv)."""
     return [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path), "--model_alias", alias,
             "--host", host, "--port", str(port), "--n_ctx", str(n_ctx),
-            "--n_threads", str(n_threads or usable_cores()),
-            # a RAM cache of evaluated prompts: a review prompt in between does not evict ghost text's KV state
-            "--cache", "true", "--cache_size", str(PROMPT_CACHE_BYTES)]
+            "--n_threads", str(n_threads or usable_cores())]
+    # No "--cache": llama-cpp-python's RAM prompt cache (1 GiB asked) grew the server to 7 GB in 4 minutes of fixes and
+    # to 23 GB when the kernel's OOM killer ended it. Without it the server still reuses the longest prefix a request
+    # shares with the one before (which is why the agents' prompts begin alike), in bounded memory.
 
 
 def embedded_model_server(cache_dir: Path | None = None, *, spec: WeightsSpec = EMBEDDED_WEIGHTS,
