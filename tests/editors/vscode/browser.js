@@ -161,6 +161,11 @@ async function multiLineGhostText(page, input) {
   await page.keyboard.type("tot");
   steps.typedThrough = await ghostTextShowing(page, "al = 2 * math.pi");
   await page.keyboard.press("Tab");
+  // Accepted: the line typed through reads the suggestion's first line as the editor's own text, no ghost text in it
+  // (waiting for the last line's text alone passed while it was still ghost text, and saved before Tab was taken).
+  await page.waitForFunction(() => [...document.querySelectorAll(".view-line")].some((line) =>
+    line.textContent.replace(/\u00a0/g, " ").includes("total = 2 * math.pi")
+    && !line.querySelector(".ghost-text-decoration")), null, { timeout: 30_000 });
   await page.locator(".view-lines", { hasText: "return total * radius" }).first().waitFor({ timeout: 30_000 });
   await page.keyboard.press("Control+S");
   await page.locator(".tabs-container .tab.dirty", { hasText: "circle.py" }).waitFor({ state: "detached", timeout: 30_000 });
