@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .prompt_context import PromptContext
 
-PROMPT_VERSION = "p4"
+PROMPT_VERSION = "p5"
 Messages = list[dict[str, str]]
 
 EXPLAIN_SCHEMA = {
@@ -55,10 +55,11 @@ REVIEW_SCHEMA = {
 
 SYSTEM = {"role": "system", "content": "You are one of a small team of expert programmers: diagnosis, generation "
                                        "and review. Answer exactly what is asked, briefly."}
-"""One system message for every agent, and every question starts with the code it is about: consecutive questions
-on the same code (diagnosis, then generation's rounds; review, then its challenge) share their first tokens, and a
-llama.cpp server reuses them instead of reading them again (on 2 cores the prompt, not the answer, is most of the
-time). Each agent's role is said after the shared part."""
+"""One system message for every agent, and the questions of a fix start with the code they are about: consecutive
+questions on the same code (diagnosis, then generation's rounds) share their first tokens, and a llama.cpp server
+reuses them instead of reading them again (on 2 cores the prompt, not the answer, is most of the time). Each agent's
+role is said after the shared part. Review's question keeps its instruction before the code: asked code first, the
+1.5B model no longer found the `- 1` in examples/stats.py's `mean`."""
 
 
 def _ask(shared: str, role: str, question: str) -> Messages:
@@ -139,10 +140,12 @@ def review(language: str, unit_text: str, context: PromptContext | None = None) 
     around = ""
     if context is not None and (context.imports or context.signatures):  # the unit itself follows: not twice
         around = f"{context.render(include_focus=False)}\n\n"
-    return _ask(f"{around}```{language}\n{unit_text}\n```", "code reviewer", (
-        "Review this code for bugs: wrong logic, crashes, resource leaks, security holes. Ignore style. "
+    return [SYSTEM, {"role": "user", "content": (
+        f"{around}You are the team's code reviewer. Review this code for bugs: wrong logic, crashes, resource leaks, "
+        "security holes. Ignore style.\n\n"
+        f"```{language}\n{unit_text}\n```\n\n"
         "Reply in JSON: {\"findings\": [{\"quote\": the exact code of the faulty line, \"problem\": what is "
-        "wrong and why, \"severity\": \"error\" or \"warning\"}]}. Reply {\"findings\": []} when it is correct."))
+        "wrong and why, \"severity\": \"error\" or \"warning\"}]}. Reply {\"findings\": []} when it is correct.")}]
 
 
 def challenge(context: PromptContext, unit_text: str, quote: str, problem: str) -> Messages:

@@ -56,7 +56,7 @@ def findings(*items: tuple[str, str, str]) -> str:
 
 def review_rule(reply: str = NO_FINDINGS, about: str | None = None, **options: Any) -> Rule:
     """Answer review questions (about the unit whose text matches ``about``, if given) with ``reply``."""
-    pattern = ASKS_REVIEW if about is None else f"(?s){about}.*{ASKS_REVIEW}"
+    pattern = ASKS_REVIEW if about is None else f"(?s){ASKS_REVIEW}.*{about}"
     return Rule(reply, last_user=pattern, **options)
 
 

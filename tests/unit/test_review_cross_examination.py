@@ -158,9 +158,9 @@ async def test_one_unit_costs_one_to_three_requests_and_none_when_unchanged(make
 async def test_the_broker_enforces_the_challenge_round_bound(make_team, scripted_llm):
     two = "def a(x):\n    return x + 1\n\n\ndef b(x):\n    return x + 2\n"
     scripted_llm.script(Rule(json.dumps({"findings": [{"quote": "return x + 1", "problem": "p"}]}),
-                             last_user=f"def a(?s:.*){ASKS_REVIEW}"),
+                             last_user=f"{ASKS_REVIEW}(?s:.*)def a"),
                         Rule(json.dumps({"findings": [{"quote": "return x + 2", "problem": "p"}]}),
-                             last_user=f"def b(?s:.*){ASKS_REVIEW}"),
+                             last_user=f"{ASKS_REVIEW}(?s:.*)def b"),
                         Rule(claim(args="1", expected="1", actual="2"), last_user=ASKS_CHALLENGE))
     team = make_team({"maxRounds": 1})
     result = await team.review(request(two))
