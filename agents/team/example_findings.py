@@ -41,18 +41,13 @@ async def example_finding(snapshot: DocumentSnapshot, unit: CodeUnit, timeout_s:
     if trials.shows_bug and trials.passing and (len(trials.passing) <= MAX_PASSING or len(passing_lines) == 1):
         edit = edits[trials.passing[0]]
         line = lines.line_of(edit.start_byte)
-        start = lines.line_start(line)
-        line_text = snapshot.source[start:edit.end_byte].split(b"\n")[0]
-        start += len(line_text) - len(line_text.lstrip())
-        end = snapshot.source.find(b"\n", edit.end_byte)
-        end = len(snapshot.source) if end < 0 else end
+        start, end = _line_code(snapshot, line)
         hint = (f"; with {edit.what} every example passes" if len(trials.passing) <= MAX_PASSING
                 else f"; several one-token changes on line {line + 1} make every example pass")
     failure = run.first_failure
-    raised_at = _raised_in(snapshot, unit, failure.line) if not hint and failure is not None else None
-    if raised_at is not None:
-        start, end = raised_at
-        hint = f"; it raises on line {failure.line}" if failure is not None else ""
+    if not hint and failure is not None and failure.line is not None and _in_body(snapshot, unit, failure.line - 1):
+        start, end = _line_code(snapshot, failure.line - 1)
+        hint = f"; it raises on line {failure.line}"
     evidence = failure.evidence() if failure is not None else run.summary
     quote = snapshot.source[start:end].decode("utf-8", "replace")
     execution = Execution("raised" if failure is not None and failure.raised else "returned",
@@ -62,15 +57,15 @@ async def example_finding(snapshot: DocumentSnapshot, unit: CodeUnit, timeout_s:
                    unit.name, None, execution, 1.0, evidence)
 
 
-def _raised_in(snapshot: DocumentSnapshot, unit: CodeUnit, line: int | None) -> tuple[int, int] | None:
-    """The code on ``line`` (1-based, where the example raised) when it lies in the unit's body, else None."""
-    if line is None:
-        return None
+def _in_body(snapshot: DocumentSnapshot, unit: CodeUnit, line: int) -> bool:
+    """Whether the 0-based ``line`` lies in the unit after its first line (where an example raised inside it)."""
     lines = snapshot.lines
-    index = line - 1
-    if not (lines.line_of(unit.start_byte) < index <= lines.line_of(unit.end_byte)) or index >= lines.line_count:
-        return None
-    start = lines.line_start(index)
+    return lines.line_of(unit.start_byte) < line <= lines.line_of(unit.end_byte) and line < lines.line_count
+
+
+def _line_code(snapshot: DocumentSnapshot, line: int) -> tuple[int, int]:
+    """The byte range of the 0-based ``line``'s code, without its indentation or line break."""
+    start = snapshot.lines.line_start(line)
     end = snapshot.source.find(b"\n", start)
     end = len(snapshot.source) if end < 0 else end
     text = snapshot.source[start:end]
