@@ -111,8 +111,8 @@ DEFAULT_EDGES = (
     _w("coordinator", "generation", 1.0, K.SUBTASK_PROPOSE_FIX, K.SUBTASK_GENERATE),
     _w("coordinator", "review", 1.0, K.SUBTASK_VERIFY, K.SUBTASK_REVIEW_UNITS, K.SUBTASK_SEARCH_REPAIR),
     _w("diagnosis", "generation", 0.7, K.SUBTASK_PROPOSE_FIX),
-    _w("generation", "review", 0.6, K.SUBTASK_VERIFY),
-    _w("review", "generation", 0.9, K.REJECT),
+    _w("generation", "review", 0.6, K.SUBTASK_VERIFY, K.REPLY, K.ERROR),
+    _w("review", "generation", 0.9, K.REJECT, K.SUBTASK_PROPOSE_FIX),
     _w("review", "diagnosis", 0.6, K.SUBTASK_CHALLENGE),
     _w("diagnosis", "review", 0.7, K.REPLY, K.ERROR),
     _w("diagnosis", "coordinator", 0.7, K.REPLY, K.ERROR),
@@ -125,7 +125,9 @@ DEFAULT_ROUND_BOUNDS = (RoundBound(frozenset({"generation", "review"}), DEFAULT_
 FLOWS = (
     ("review", "coordinator -> review: subtask.review_units, one per changed unit; review -> diagnosis: "
                "subtask.challenge, one per unit with findings; when code may run, the claimed input and the unit's "
-               "own >>> examples run in the sandbox (a failing example is a finding on that evidence alone); "
+               "own >>> examples run in the sandbox (a failing example is a finding on that evidence alone, placed "
+               "on the line a one-token repair changes, else — review -> generation: subtask.propose_fix, once per "
+               "unit — the line a repair that passes every example changes); "
                "coordinator: confidence = merge of review's and diagnosis's votes by their edge weights, "
                "severity by evidence and team.review.* thresholds"),
     ("explain and fix", "coordinator -> diagnosis: subtask.explain; then per round, coordinator -> generation: "

@@ -44,13 +44,17 @@ from ..syntax.code_units import CodeUnit, innermost_unit
 from ..syntax.snapshot import DocumentSnapshot
 from . import prompts
 from .cross_examination import execution_verdict, is_literal, runnable
-from .example_findings import example_finding
+from .example_findings import Repair, example_finding
 from .payloads import (
     Challenge,
     ChallengeAnswer,
     Claim,
     Execution,
+    Explanation,
     Finding,
+    FixRequest,
+    Proposal,
+    ProposeFix,
     ReviewRequest,
     SearchRepair,
     UnitReview,
@@ -158,8 +162,49 @@ class ReviewAgent:
         if self.cache is not None and complete and (not cached or ran):
             self.cache.put(key, raw)
         findings = _anchor(snapshot, unit, raw)
-        own = await example_finding(snapshot, unit, self.examples_timeout_s) if request.may_run_code else None
+        own = await example_finding(snapshot, unit, self.examples_timeout_s,
+                                    self._repairer(snapshot, unit, asker)) if request.may_run_code else None
         return UnitReview(unit, tuple(([own] if own is not None else []) + findings), cached)
+
+    def _repairer(self, snapshot: DocumentSnapshot, unit: CodeUnit, asker: HandlerContext | None) -> Repair | None:
+        """How a failing own example is located when no one-token repair does: ask generation for the unit repaired
+        (review -> generation, ``subtask.propose_fix``) and keep the repair only when every example then passes. Asked
+        once per unit content: the answer (or that there was none) is kept in the review cache."""
+        if asker is None:
+            return None
+
+        async def repair(evidence: str) -> Sequence[ByteEdit]:
+            key = f"{self._cache_key(unit)}:repair"
+            kept = self.cache.get(key) if self.cache is not None else None
+            if kept is not None:
+                return [ByteEdit(unit.start_byte + e["start"], unit.start_byte + e["end"], e["new"]) for e in kept]
+            edits = await self._ask_repair(snapshot, unit, evidence, asker)
+            if edits is not None and self.cache is not None:
+                self.cache.put(key, [{"start": e.start_byte - unit.start_byte, "end": e.end_byte - unit.start_byte,
+                                      "new": e.new_text} for e in edits])
+            return edits or ()
+        return repair
+
+    async def _ask_repair(self, snapshot: DocumentSnapshot, unit: CodeUnit, evidence: str,
+                          asker: HandlerContext) -> tuple[ByteEdit, ...] | None:
+        """Generation's unguided repair of ``unit``, told the failing example; its edits when review's check (the
+        examples run on it) accepts it, () when the model answered something else, None when it could not be asked
+        (no edge, the round bound reached, the model failing, too little time left)."""
+        request = FixRequest(snapshot, unit.start_byte, unit.end_byte, f"{unit.name} fails its own example: {evidence}",
+                             source="review", run_code=True)
+        explanation = Explanation(evidence, unit.start_byte, unit.end_byte, reproduced=evidence)
+        remaining = asker.remaining()
+        try:
+            reply = await asker.request(MessageKind.SUBTASK_PROPOSE_FIX, ProposeFix(request, explanation, 1),
+                                        timeout=None if remaining is None else 0.8 * remaining)
+        except TaskEnded:
+            raise
+        except BrokerError as error:
+            log.info("failing example of %s not located by a repair: %s", unit.name, error)
+            return None
+        verification = await self.check(VerifyPatch(snapshot, reply.payload_as(Proposal), unit.start_byte,
+                                                    unit.end_byte, run_code=True))
+        return verification.edits if verification.accepted and verification.examples == "passed" else ()
 
     async def _challenge(self, snapshot: DocumentSnapshot, unit: CodeUnit, raw: list[dict[str, Any]],
                          asker: HandlerContext | None) -> bool:

@@ -187,7 +187,8 @@ def test_review_asks_diagnosis_along_a_bounded_edge_and_the_text_shows_the_flow(
 def test_text_rendering_lists_agents_edges_weights_and_bounds():
     text = CooperationGraph.default().render_text()
     assert "agents: coordinator, diagnosis, generation, review" in text
-    assert any(line.split() == ["review", "->", "generation", "0.90", "reject"] for line in text.splitlines())
+    edge = ["review", "->", "generation", "0.90", "reject,", "subtask.propose_fix"]
+    assert any(line.split() == edge for line in text.splitlines())
     assert "generation <-> review: at most 3 rounds per task" in text
 
 
@@ -195,8 +196,8 @@ def test_mermaid_rendering_draws_every_edge_with_its_weight_and_kinds():
     graph = CooperationGraph.default()
     lines = graph.render_mermaid().splitlines()
     assert lines[0] == "graph TD"
-    assert "  review -->|0.9 reject| generation" in lines
-    assert "  generation -->|0.6 subtask.verify| review" in lines
+    assert "  review -->|0.9 reject, subtask.propose_fix| generation" in lines
+    assert "  generation -->|0.6 subtask.verify, reply, error| review" in lines
     assert "  diagnosis -.->|0.7 reply, error| coordinator" in lines  # replies drawn dotted
     assert sum("-->" in line or "-.->" in line for line in lines) == len(graph.edges)
 

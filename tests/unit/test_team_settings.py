@@ -85,7 +85,8 @@ def test_team_mermaid_draws_the_graph(capsys):
     assert main(["team", "--mermaid"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("graph TD\n")
-    assert "review -->|0.9 reject| generation" in out and "review -.->|0.9 reply, error| coordinator" in out
+    assert "review -->|0.9 reject, subtask.propose_fix| generation" in out
+    assert "review -.->|0.9 reply, error| coordinator" in out
 
 
 @pytest.mark.parametrize("data", [
@@ -99,7 +100,7 @@ def test_team_shows_the_effect_of_a_settings_override(tmp_path, capsys, data):
     assert "review -> generation       0.50  reject" in out
     assert "at most 5 rounds per task" in out and "override" in out
     assert main(["team", "--mermaid", "--settings", write_settings(tmp_path, data)]) == 0
-    assert "review -->|0.5 reject| generation" in capsys.readouterr().out
+    assert "review -->|0.5 reject, subtask.propose_fix| generation" in capsys.readouterr().out
 
 
 def test_a_bad_override_lists_the_graph_problems_and_exits_2(tmp_path, capsys):
