@@ -10,17 +10,19 @@ among the accepted ones (:func:`choose_candidate`).
 ``subtask.search_repair``: when execution spoke against every candidate of a round, review tries the unit's one-token
 variants against its examples in one sandbox run and proposes one that passes them all (:mod:`.repair_search`).
 
-``subtask.review_units``: one question per unit (the unit, plus the file's imports and the signatures it uses),
-findings anchored by the code they quote — a finding whose quote is not in the unit is dropped, never guessed at.
-Where the request allows code to run, the unit's own ``>>>`` examples run too: a failing one is a finding of its
-own, confirmed by execution (:mod:`.example_findings`). Then cross-examination: review asks diagnosis to challenge
-its findings (``subtask.challenge``, along the graph's review -> diagnosis edge; at most ``MAX_CHALLENGED`` per
-unit, so one changed function costs one to three requests), and where the request allows code to run, each claimed
-call is executed against the unit in the sandbox (:func:`..edits.sandbox.call_functions`). The findings go back with
-their claims and runs; the coordinator turns them into severities (:mod:`cross_examination`). Each unit is reviewed
+``subtask.review_units``: one question per unit (the unit, plus the file's imports and the signatures it uses), findings
+anchored by the code they quote — a finding whose quote is not in the unit is dropped, never guessed at. Where the
+request allows code to run, the unit's own ``>>>`` examples run first: a failing one is a finding of its own, confirmed
+by execution (:mod:`.example_findings`); when no one-token repair says which line is wrong, review asks generation for
+the unit repaired (``subtask.propose_fix``, along review -> generation) and places the finding on the line a repair that
+passes every example changes. Then cross-examination: review asks diagnosis to challenge its findings
+(``subtask.challenge``, along the graph's review -> diagnosis edge; at most ``MAX_CHALLENGED`` per unit, one fewer when
+a repair was asked, so one changed function costs one to three requests), and where the request allows code to run, each
+claimed call is executed against the unit in the sandbox (:func:`..edits.sandbox.call_functions`). The findings go back
+with their claims and runs; the coordinator turns them into severities (:mod:`cross_examination`). Each unit is reviewed
 once per content hash, model and prompt version: the findings, claims and runs are kept in the review cache, so an
 unchanged unit costs no request, across saves and restarts (a claim cached before code was allowed to run is run,
-without a request, once it is).
+without a request, once it is); so is the repair that located a failing example, or that none did.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from ..syntax.code_units import CodeUnit, innermost_unit
 from ..syntax.snapshot import DocumentSnapshot
 from . import prompts
 from .cross_examination import execution_verdict, is_literal, runnable
-from .example_findings import Repair, example_finding
+from .example_findings import example_finding
 from .payloads import (
     Challenge,
     ChallengeAnswer,
@@ -147,6 +149,8 @@ class ReviewAgent:
                            asker: HandlerContext | None) -> UnitReview:
         snapshot = request.snapshot
         key = self._cache_key(unit)
+        repair = _RepairAsker(self, snapshot, unit, asker) if asker is not None else None
+        own = await example_finding(snapshot, unit, self.examples_timeout_s, repair) if request.may_run_code else None
         raw = self.cache.get(key) if self.cache is not None else None
         cached = raw is not None
         complete = True
@@ -155,41 +159,22 @@ class ReviewAgent:
             answer = await self.llm.complete_json(
                 prompts.review(snapshot.language_name or "text", unit.text, context),
                 prompts.REVIEW_SCHEMA, task_id=task_id, max_tokens=400)
-            raw = _proposed(snapshot, unit, _clean(answer.get("findings")))
+            challenged = MAX_CHALLENGED - 1 if repair is not None and repair.asked else MAX_CHALLENGED
+            raw = _proposed(snapshot, unit, _clean(answer.get("findings")))[:challenged]
             if raw:
                 complete = await self._challenge(snapshot, unit, raw, asker)
         ran = await self._run_claims(request, unit, raw) if request.may_run_code else False
         if self.cache is not None and complete and (not cached or ran):
             self.cache.put(key, raw)
         findings = _anchor(snapshot, unit, raw)
-        own = await example_finding(snapshot, unit, self.examples_timeout_s,
-                                    self._repairer(snapshot, unit, asker)) if request.may_run_code else None
         return UnitReview(unit, tuple(([own] if own is not None else []) + findings), cached)
 
-    def _repairer(self, snapshot: DocumentSnapshot, unit: CodeUnit, asker: HandlerContext | None) -> Repair | None:
-        """How a failing own example is located when no one-token repair does: ask generation for the unit repaired
-        (review -> generation, ``subtask.propose_fix``) and keep the repair only when every example then passes. Asked
-        once per unit content: the answer (or that there was none) is kept in the review cache."""
-        if asker is None:
-            return None
-
-        async def repair(evidence: str) -> Sequence[ByteEdit]:
-            key = f"{self._cache_key(unit)}:repair"
-            kept = self.cache.get(key) if self.cache is not None else None
-            if kept is not None:
-                return [ByteEdit(unit.start_byte + e["start"], unit.start_byte + e["end"], e["new"]) for e in kept]
-            edits = await self._ask_repair(snapshot, unit, evidence, asker)
-            if edits is not None and self.cache is not None:
-                self.cache.put(key, [{"start": e.start_byte - unit.start_byte, "end": e.end_byte - unit.start_byte,
-                                      "new": e.new_text} for e in edits])
-            return edits or ()
-        return repair
-
-    async def _ask_repair(self, snapshot: DocumentSnapshot, unit: CodeUnit, evidence: str,
-                          asker: HandlerContext) -> tuple[ByteEdit, ...] | None:
-        """Generation's unguided repair of ``unit``, told the failing example; its edits when review's check (the
-        examples run on it) accepts it, () when the model answered something else, None when it could not be asked
-        (no edge, the round bound reached, the model failing, too little time left)."""
+    async def ask_repair(self, snapshot: DocumentSnapshot, unit: CodeUnit, evidence: str,
+                         asker: HandlerContext) -> tuple[ByteEdit, ...] | None:
+        """Generation's unguided repair of ``unit``, told the failing example (review -> generation,
+        ``subtask.propose_fix``); its edits when review's check (the examples run on it) accepts it, () when the model
+        answered something else, None when it could not be asked (no edge, the round bound reached, the model
+        failing, too little time left)."""
         request = FixRequest(snapshot, unit.start_byte, unit.end_byte, f"{unit.name} fails its own example: {evidence}",
                              source="review", run_code=True)
         explanation = Explanation(evidence, unit.start_byte, unit.end_byte, reproduced=evidence)
@@ -238,6 +223,30 @@ class ReviewAgent:
             verdict = execution_verdict(claim, outcome.status, outcome.value, outcome.matches)
             record["execution"] = {"status": outcome.status, "value": outcome.value, "verdict": verdict}
         return True
+
+
+class _RepairAsker:
+    """Where a failing own example is, when no one-token repair says (:data:`.example_findings.Repair`): generation's
+    repair of the unit, kept only when every example then passes. Asked once per unit content — the answer, or that
+    there was none, is kept in the review cache — and ``asked`` says whether this review sent the request (then one
+    finding fewer is challenged, so that a unit still costs at most three requests)."""
+
+    def __init__(self, agent: ReviewAgent, snapshot: DocumentSnapshot, unit: CodeUnit, asker: HandlerContext) -> None:
+        self.agent, self.snapshot, self.unit, self.asker = agent, snapshot, unit, asker
+        self.asked = False
+
+    async def __call__(self, evidence: str) -> Sequence[ByteEdit]:
+        agent, unit = self.agent, self.unit
+        key = f"{agent._cache_key(unit)}:repair"
+        kept = agent.cache.get(key) if agent.cache is not None else None
+        if kept is not None:
+            return [ByteEdit(unit.start_byte + e["start"], unit.start_byte + e["end"], e["new"]) for e in kept]
+        self.asked = True
+        edits = await agent.ask_repair(self.snapshot, unit, evidence, self.asker)
+        if edits is not None and agent.cache is not None:
+            agent.cache.put(key, [{"start": e.start_byte - unit.start_byte, "end": e.end_byte - unit.start_byte,
+                                   "new": e.new_text} for e in edits])
+        return edits or ()
 
 
 def choose_candidate(verifications: Sequence[Verification]) -> int | None:

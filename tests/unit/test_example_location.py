@@ -90,3 +90,15 @@ async def test_a_model_that_fails_leaves_the_finding_where_the_examples_put_it(m
     (finding,) = result.findings
     assert finding.quote == "shout" and finding.severity == "warning"
     assert result.ok, "the review itself is complete"
+
+
+async def test_a_unit_whose_repair_was_asked_has_one_finding_challenged_so_at_most_three_requests(make_llm_client,
+                                                                                                  scripted_llm):
+    two = {"findings": [{"quote": 'joined = " ".join(words)', "problem": "joins with spaces", "severity": "warning"},
+                        {"quote": "return joined", "problem": "not upper-cased", "severity": "warning"}]}
+    challenge = {"args": '["a"]', "expected": "'A'", "actual": "'a'", "real": True}
+    scripted_llm.script(Rule(json.dumps(two), last_user="findings"), Rule(json.dumps(challenge), last_user="claims"),
+                        Rule(REPAIRED, last_user="Rewrite this code"))
+    result, _ = await review(make_llm_client)
+    assert result.requests_sent == 3, "review's question, one repair, one challenge"
+    assert any("every example passes" in f.message for f in result.findings)
