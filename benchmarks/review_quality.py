@@ -12,8 +12,9 @@ own tests catch). For each pair and each version:
 
 Scored per severity: recall (the buggy version gets a finding on or next to a changed line), false alarms (the
 correct version gets any Warning or Error), precision (findings on or next to a changed line of the buggy version,
-over all findings of that severity or higher). Results are appended to a JSON-lines file as they come
-(``--resume`` continues), then the table is printed. Model-heavy: on a shared machine run it under
+over all findings of that severity or higher; and, for Warning+, findings anywhere in the buggy version over all:
+a function failing its own example is buggy wherever the finding sits). Results are appended to a JSON-lines file as
+they come (``--resume`` continues), then the table is printed. Model-heavy: on a shared machine run it under
 ``flock /tmp/model-heavy.lock``.
 
     python benchmarks/review_quality.py --set quixbugs [--limit 15] [--resume] [--report]
@@ -183,8 +184,9 @@ class DirectSide:
 
 def table(rows: list[Row], sides: list[str]) -> str:
     out = ["| side | pairs | recall (any shown) | recall (Warning+) | false alarms (Warning+ on correct) | "
-           "precision Error | precision Warning+ | precision Information+ | requests/function | s/function |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
+           "precision Error | precision Warning+ | precision Warning+ (buggy function) | precision Information+ | "
+           "requests/function | s/function |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
     for side in sides:
         mine = [r for r in rows if r.side == side]
         buggy = {r.pair: r for r in mine if r.version == "buggy"}
@@ -197,12 +199,12 @@ def table(rows: list[Row], sides: list[str]) -> str:
             return any(f["near"] and f["severity"] in levels for f in row.findings)
 
         def precision(levels: tuple[str, ...], buggy: dict[str, Row] = buggy, correct: dict[str, Row] = correct,
-                      names: list[str] = names) -> str:
+                      names: list[str] = names, anywhere: bool = False) -> str:
             found = [(f, r.version) for n in names for r in (buggy[n], correct[n]) for f in r.findings
                      if f["severity"] in levels]
             if not found:
                 return "– (0)"
-            good = sum(1 for f, version in found if version == "buggy" and f["near"])
+            good = sum(1 for f, version in found if version == "buggy" and (anywhere or f["near"]))
             return f"{good / len(found):.2f} ({good}/{len(found)})"
 
         shown = ("error", "warning", "info", "hint")
@@ -216,8 +218,8 @@ def table(rows: list[Row], sides: list[str]) -> str:
         n = len(names)
         out.append(f"| {side} | {n} | {recall_any}/{n} = {recall_any / n:.2f} | {recall_warn}/{n} = "
                    f"{recall_warn / n:.2f} | {alarms}/{n} = {alarms / n:.2f} | {precision(('error',))} | "
-                   f"{precision(warn)} | {precision(('error', 'warning', 'info'))} | {requests:.1f} | "
-                   f"{seconds:.1f} |")
+                   f"{precision(warn)} | {precision(warn, anywhere=True)} | "
+                   f"{precision(('error', 'warning', 'info'))} | {requests:.1f} | {seconds:.1f} |")
     return "\n".join(out)
 
 
