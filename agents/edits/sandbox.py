@@ -61,8 +61,9 @@ class CallOutcome:
 
     ``status``: "returned" (``value`` is the repr of the result), "raised" (``value`` is ``Type: message``),
     "timeout" (did not finish in time), "unloadable" (the module itself failed to load: ``value`` says why),
-    "bad_input" (the arguments or the expected value were not Python literals) or "crashed" (the process died:
-    memory, a signal). ``matches`` is whether the result equals ``expected`` when one was given, else None.
+    "bad_input" (the arguments or the expected value were not Python literals), "bad_call" (the arguments do not fit
+    the function's signature: it was not called) or "crashed" (the process died: memory, a signal). ``matches`` is
+    whether the result equals ``expected`` when one was given, else None.
     """
 
     status: str
@@ -162,7 +163,7 @@ def _kill_group(pid: int) -> None:
 
 
 _CALLER = r'''
-import ast, io, json, math, signal, sys, types
+import ast, inspect, io, json, math, signal, sys, types
 marker, per_call = sys.argv[1], float(sys.argv[2])
 request = json.loads(open("request.json", encoding="utf-8").read())
 if request["folder"]:
@@ -218,6 +219,13 @@ for call in request["calls"]:
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as error:
         answer({"status": "bad_input", "value": f"{type(error).__name__}: {error}"[:200]})
         continue
+    try:
+        inspect.signature(function).bind(*args, **kwargs)
+    except TypeError as error:
+        answer({"status": "bad_call", "value": f"TypeError: {error}"[:200]})
+        continue
+    except ValueError:  # no signature to check (a builtin): the call itself will say
+        pass
     try:
         signal.setitimer(signal.ITIMER_REAL, per_call)
         got = function(*args, **kwargs)

@@ -33,7 +33,7 @@ from ..llm.client import LlmClient
 from ..syntax.code_units import unit_node_at
 from ..syntax.snapshot import DocumentSnapshot
 from .cooperation import CooperationGraph, Output, Verdict
-from .cross_examination import judge
+from .cross_examination import judge, shows_defect
 from .diagnosis_agent import DiagnosisAgent
 from .generation_agent import GenerationAgent
 from .payloads import (
@@ -323,8 +323,12 @@ def _code_key(code: str) -> str:
 def _dropped_because(finding: Finding) -> str:
     if finding.execution is not None and finding.execution.verdict == "refuted":
         return f"running the claimed call refuted it ({finding.execution.value})"
+    if finding.execution is not None and finding.execution.verdict == "invalid":
+        return f"the claimed call does not fit the function ({finding.execution.value})"
     if finding.claim is None:
         return "diagnosis did not answer the challenge"
+    if finding.claim.real and not shows_defect(finding.claim):
+        return f"diagnosis's own call gives what is expected ({finding.claim.expected}): it shows no defect"
     return "diagnosis rejects it" if not finding.claim.real else "its confidence is below every threshold"
 
 

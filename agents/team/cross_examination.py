@@ -5,11 +5,13 @@ shows it); where code may run, the claimed call is executed against the unit in 
 
 - :func:`execution_verdict` reads the run: "crash" (it raised where a value was expected), "confirmed" (it returned
   what diagnosis said it would, and that is not what the docstring expects), "refuted" (it returned the expected
-  value: the claim is wrong), "inconclusive" (anything else: a model that mispredicts the code proves nothing);
+  value: the claim is wrong), "invalid" (the arguments do not fit the function's signature: the claim is about some
+  other function), "inconclusive" (anything else: a model that mispredicts the code proves nothing);
 - :func:`judge` computes the finding's confidence as the cooperation graph's merge of the votes — review's proposal
   along review -> diagnosis, diagnosis's answer along diagnosis -> review — and gives the highest severity whose
   evidence it has and whose threshold (``ReviewPolicy``) its confidence reaches: Error needs a crash, Warning a
-  confirming run, Information only the votes; a refuted finding is dropped whatever the votes, and one below every
+  confirming run, Information only the votes (diagnosis's counts for the finding only when its call shows a
+  difference: :func:`shows_defect`); a refuted or invalid finding is dropped whatever the votes, and one below every
   threshold is dropped or, by the ``unconfirmed`` setting, shown as a Hint. A finding made by running the
   function's own examples (:mod:`.example_findings`) needs no vote: a Warning, or an Error when the example raised.
 
@@ -48,9 +50,19 @@ def is_literal(text: str) -> bool:
     return True
 
 
+def shows_defect(claim: Claim) -> bool:
+    """Whether diagnosis's answer backs the finding: it says the defect is real, and the call it names does not give
+    what it says is expected (a claim whose expected and actual results are the same shows nothing)."""
+    if not claim.real:
+        return False
+    if not claim.expected.strip() or not claim.actual.strip():
+        return True
+    return not _predicted(claim.actual, claim.expected)
+
+
 def runnable(claim: Claim | None) -> bool:
     """Whether a claim names a call the sandbox can make: arguments that are all literals, and an expected value."""
-    if claim is None or not claim.real or not claim.expected.strip():
+    if claim is None or not shows_defect(claim) or not claim.expected.strip():
         return False
     try:
         tree = ast.parse(f"f({claim.args})", mode="eval").body
@@ -106,6 +118,8 @@ def execution_verdict(claim: Claim, status: str, value: str, matches: bool | Non
     if status == "timeout":
         said = f"{claim.actual} {claim.reason}".lower()
         return "confirmed" if any(word in said for word in _HANG_WORDS) else "inconclusive"
+    if status == "bad_call":
+        return "invalid"  # the function cannot be called so: the claim is about some other function
     return "inconclusive"
 
 
@@ -115,7 +129,7 @@ def confidence(graph: CooperationGraph, finding: Finding) -> tuple[float, tuple[
     key = (finding.start_byte, finding.end_byte)
     votes: list[Output[Finding]] = [Output("review", key, finding, Verdict.PROPOSE, to="diagnosis")]
     if finding.claim is not None:
-        verdict = Verdict.PROPOSE if finding.claim.real else Verdict.REJECT
+        verdict = Verdict.PROPOSE if shows_defect(finding.claim) else Verdict.REJECT
         votes.append(Output("diagnosis", key, finding, verdict, to="review"))
     try:
         (merged,) = graph.merge_by_weight(votes)
@@ -145,7 +159,7 @@ def judge(graph: CooperationGraph, finding: Finding, policy: ReviewPolicy) -> Fi
         return replace(finding, severity=severity, confidence=1.0,
                        message=f"{finding.message} ({finding.evidence})")
     verdict = finding.execution.verdict if finding.execution is not None else ""
-    if verdict == "refuted":
+    if verdict in ("refuted", "invalid"):
         return None
     score, agreeing = confidence(graph, finding)
     if verdict == "crash" and score >= policy.error_confidence:

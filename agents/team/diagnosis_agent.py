@@ -60,7 +60,8 @@ class DiagnosisAgent:
         async def ask(finding: Finding) -> Claim | None:
             try:
                 answer = await self.llm.complete_json(
-                    prompts.challenge(context, challenge.unit.text, finding.quote, finding.message),
+                    prompts.challenge(context, challenge.unit.text, finding.quote, finding.message,
+                                      challenge.unit.name),
                     prompts.CHALLENGE_SCHEMA, task_id=task_id, max_tokens=200)
             except LlmBadReply as error:
                 log.info("no answer to the challenge of %s: %s", challenge.unit.name, error)
@@ -129,7 +130,24 @@ def claim_from(answer: object) -> Claim | None:
         value = answer.get(key)
         return "" if value is None else (value if isinstance(value, str) else repr(value)).strip()
 
-    return Claim(real, _unwrapped(text("args")), text("expected"), text("actual"), text("why"))
+    args = _call_arguments(text("call")) if "call" in answer else _unwrapped(text("args"))
+    return Claim(real, args, text("expected"), text("actual"), text("why"))
+
+
+def _call_arguments(call: str) -> str:
+    """The text between the parentheses of the one call ``call`` is ("mean([2, 4])" -> "[2, 4]"); empty when it is
+    not a call (then the claim names nothing to run)."""
+    try:
+        node = ast.parse(call.strip(), mode="eval").body
+    except SyntaxError:
+        return ""
+    if not isinstance(node, ast.Call):
+        return ""
+    source = call.strip()
+    parts = [ast.get_source_segment(source, argument) or "" for argument in node.args]
+    parts += [f"{keyword.arg}={ast.get_source_segment(source, keyword.value)}" for keyword in node.keywords
+              if keyword.arg is not None]
+    return ", ".join(parts)
 
 
 def _unwrapped(args: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .prompt_context import PromptContext
 
-PROMPT_VERSION = "p5"
+PROMPT_VERSION = "p6"
 Messages = list[dict[str, str]]
 
 EXPLAIN_SCHEMA = {
@@ -24,12 +24,12 @@ EXPLAIN_SCHEMA = {
 CHALLENGE_SCHEMA = {
     "type": "object",
     "properties": {
-        "args": {"type": "string", "maxLength": 200},
+        "call": {"type": "string", "maxLength": 240},
         "expected": {"type": "string", "maxLength": 120},
         "actual": {"type": "string", "maxLength": 120},
         "real": {"type": "boolean"},
     },
-    "required": ["args", "expected", "actual", "real"],
+    "required": ["call", "expected", "actual", "real"],
 }
 
 REVIEW_SCHEMA = {
@@ -148,17 +148,19 @@ def review(language: str, unit_text: str, context: PromptContext | None = None) 
         "wrong and why, \"severity\": \"error\" or \"warning\"}]}. Reply {\"findings\": []} when it is correct.")}]
 
 
-def challenge(context: PromptContext, unit_text: str, quote: str, problem: str) -> Messages:
-    """Cross-examine one review finding: a concrete call, what it should give and what this code gives — asked as
-    data (literals), worked out before the verdict so a small model reasons before it answers."""
+def challenge(context: PromptContext, unit_text: str, quote: str, problem: str, name: str) -> Messages:
+    """Cross-examine one review finding: a concrete call of ``name``, what it should give and what this code gives —
+    asked as data (literals), worked out before the verdict so a small model reasons before it answers. The call is
+    asked whole, with the function's name, so that it is written against the signature (asked for bare arguments
+    with an example, the 1.5B model copied the example's arguments whatever the signature)."""
     return _ask(f"{_around(context)}```{context.language}\n{unit_text}\n```", "diagnosis agent", (
         f"A reviewer claims this line is a bug:\n{quote}\nClaim: {problem}\n\n"
-        "Check the claim. Pick one concrete call with valid inputs (as the docstring allows) that would show "
-        "the bug. Work out what the docstring or the function's purpose says it must return, then trace what "
-        "this code really returns. Reply in JSON: {\"args\": the call's arguments as Python literals, e.g. "
-        "\"[2, 4], 1\", \"expected\": the correct result as a Python literal, \"actual\": what this code "
-        "returns (a Python literal) or the exception it raises, \"real\": true only if actual differs from "
-        "expected}."))
+        f"Check the claim. Pick one concrete call of {name} with valid inputs (as its parameters and docstring "
+        "allow) that would show the bug. Work out what the docstring or the function's purpose says it must "
+        "return, then trace what this code really returns. Reply in JSON: {\"call\": the call as Python, "
+        f"{name}(...) with literal arguments, \"expected\": the correct result as a Python literal, \"actual\": "
+        "what this code returns (a Python literal) or the exception it raises, \"real\": true only if actual "
+        "differs from expected}."))
 
 
 def _around(context: PromptContext) -> str:

@@ -96,7 +96,7 @@ async def test_a_unit_whose_repair_was_asked_has_one_finding_challenged_so_at_mo
                                                                                                   scripted_llm):
     two = {"findings": [{"quote": 'joined = " ".join(words)', "problem": "joins with spaces", "severity": "warning"},
                         {"quote": "return joined", "problem": "not upper-cased", "severity": "warning"}]}
-    challenge = {"args": '["a"]', "expected": "'A'", "actual": "'a'", "real": True}
+    challenge = {"call": 'shout(["a"])', "expected": "'A'", "actual": "'a'", "real": True}
     scripted_llm.script(Rule(json.dumps(two), last_user="findings"), Rule(json.dumps(challenge), last_user="claims"),
                         Rule(REPAIRED, last_user="Rewrite this code"))
     result, _ = await review(make_llm_client)

@@ -33,8 +33,9 @@ def review_reply(quote: str = BUGGY_LINE, problem: str = "divides by one more th
     return json.dumps({"findings": [{"quote": quote, "problem": problem, "severity": "error"}]})
 
 
-def claim(real: bool = True, args: str = "[2, 4]", expected: str = "3.0", actual: str = "2.0") -> str:
-    return json.dumps({"args": args, "expected": expected, "actual": actual, "real": real})
+def claim(real: bool = True, args: str = "[2, 4]", expected: str = "3.0", actual: str = "2.0",
+          name: str = "mean") -> str:
+    return json.dumps({"call": f"{name}({args})", "expected": expected, "actual": actual, "real": real})
 
 
 def request(text: str = BUGGY, may_run_code: bool = False, policy: ReviewPolicy | None = None) -> ReviewRequest:
@@ -95,7 +96,8 @@ async def test_a_finding_confirmed_by_execution_is_a_warning_with_its_evidence(m
 
 async def test_a_crash_confirmed_by_execution_is_an_error(make_team, scripted_llm):
     scripted_llm.script(Rule(review_reply("return text.split()[0]", "fails on a blank string"), last_user=ASKS_REVIEW),
-                        Rule(claim(args="'   '", expected="''", actual="IndexError"), last_user=ASKS_CHALLENGE))
+                        Rule(claim(args="'   '", expected="''", actual="IndexError", name="first_word"),
+                             last_user=ASKS_CHALLENGE))
     (finding,) = (await make_team().review(request(CRASHING, may_run_code=True))).findings
     assert finding.severity == "error"
     assert "`first_word('   ')` raises IndexError" in finding.message
@@ -107,6 +109,24 @@ async def test_a_claim_that_running_refutes_is_dropped(make_team, scripted_llm):
                         Rule(claim(actual="2.0"), last_user=ASKS_CHALLENGE))
     result = await make_team().review(request(correct, may_run_code=True))
     assert result.findings == ()
+
+
+async def test_a_claimed_call_the_function_cannot_take_drops_the_finding(make_team, scripted_llm):
+    scripted_llm.script(Rule(review_reply(), last_user=ASKS_REVIEW),
+                        Rule(claim(args="[2, 4], 1"), last_user=ASKS_CHALLENGE))
+    team = make_team()
+    result = await team.review(request(may_run_code=True))
+    assert result.findings == ()
+    assert "dropped: the claimed call does not fit the function (TypeError: too many positional" in team.last_trace()
+
+
+async def test_agreement_whose_own_call_gives_the_expected_result_is_no_agreement(make_team, scripted_llm):
+    scripted_llm.script(Rule(review_reply(), last_user=ASKS_REVIEW),
+                        Rule(claim(expected="3.0", actual="3.0"), last_user=ASKS_CHALLENGE))
+    team = make_team()
+    result = await team.review(request(may_run_code=False))
+    assert result.findings == ()
+    assert "diagnosis's own call gives what is expected (3.0): it shows no defect" in team.last_trace()
 
 
 async def test_agreement_without_execution_is_information(make_team, scripted_llm):
@@ -166,3 +186,20 @@ async def test_the_broker_enforces_the_challenge_round_bound(make_team, scripted
     result = await team.review(request(two))
     assert len(challenge_prompts(scripted_llm)) == 1, "the second challenge exceeded the bound and was refused"
     assert len(result.findings) == 1
+
+
+def test_diagnosis_names_the_call_whole_and_only_its_literal_arguments_are_kept():
+    from metagpt_lsp.agents.team.diagnosis_agent import claim_from
+
+    answer = {"expected": "3.0", "actual": "2.0", "real": True}
+    assert claim_from({**answer, "call": "mean([2, 4], weights=(1, 1))"}).args == "[2, 4], weights=(1, 1)"
+    assert claim_from({**answer, "call": "mean"}).args == "", "not a call: nothing to run"
+    assert claim_from({**answer, "args": "([2, 4], 1)"}).args == "[2, 4], 1", "bare arguments are still read"
+
+
+async def test_the_challenge_asks_for_a_call_of_the_function_under_review(make_team, scripted_llm):
+    scripted_llm.script(Rule(review_reply(), last_user=ASKS_REVIEW), Rule(claim(), last_user=ASKS_CHALLENGE))
+    await make_team().review(request())
+    (asked,) = challenge_prompts(scripted_llm)
+    assert "one concrete call of mean" in asked and "mean(...) with literal arguments" in asked
+    assert "[2, 4], 1" not in asked, "no example arguments to copy whatever the signature"

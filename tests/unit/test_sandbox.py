@@ -80,6 +80,16 @@ async def test_a_function_is_called_with_literal_inputs_and_answers_its_repr_or_
     assert bad.status == "bad_input", "an argument that is not a literal is never evaluated"
 
 
+async def test_arguments_that_do_not_fit_the_signature_are_a_bad_call_and_nothing_runs():
+    module = "def f(n, *, scale=1):\n    raise RuntimeError('ran')\n"
+    calls = [("1, 2", None), ("1, size=2", None), ("1, scale=2", None)]
+    extra, keyword, fits = await call_functions(module, "f", calls)
+    assert (extra.status, keyword.status) == ("bad_call", "bad_call")
+    assert extra.value == "TypeError: too many positional arguments"
+    assert not extra.ran, "a call the function cannot take says nothing about the code"
+    assert (fits.status, fits.value) == ("raised", "RuntimeError: ran")
+
+
 async def test_a_call_that_loops_is_a_timeout_and_the_next_calls_still_run():
     module = "def f(n):\n    while n:\n        pass\n    return n\n"
     spin, zero = await call_functions(module, "f", [("1", None), ("0", "0")], timeout_s=0.5)

@@ -144,7 +144,7 @@ async def test_review_anchors_findings_by_quote_and_remembers_units(team, script
     findings = {"findings": [
         {"quote": "return total / len(xs) - 1", "problem": "Off by one: subtracts 1.", "severity": "error"},
         {"quote": "this text is nowhere", "problem": "invented", "severity": "warning"}]}
-    agrees = json.dumps({"args": "[2, 4]", "expected": "3.0", "actual": "2.0", "real": True})
+    agrees = json.dumps({"call": "mean([2, 4])", "expected": "3.0", "actual": "2.0", "real": True})
     scripted_llm.script(Rule(agrees, last_user="A reviewer claims"), Rule(json.dumps(findings), last_user="def mean"),
                         Rule('{"findings": []}'))
     snapshot = snapshot_of()

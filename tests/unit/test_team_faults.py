@@ -140,7 +140,7 @@ OFF_BY_ONE = json.dumps(
     {"findings": [{"quote": "return total / len(xs) - 1", "problem": "Off by one.", "severity": "error"}]})
 
 
-AGREES = Rule(json.dumps({"args": "[2, 4]", "expected": "3.0", "actual": "2.0", "real": True}),
+AGREES = Rule(json.dumps({"call": "mean([2, 4])", "expected": "3.0", "actual": "2.0", "real": True}),
               last_user="A reviewer claims")  # diagnosis, challenged, agrees: the finding survives as Information
 
 
