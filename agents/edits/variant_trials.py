@@ -8,7 +8,9 @@ comparison (equal Python literals match too). Each variant has its own alarm on 
 machine does not cut a variant short), so an endless loop costs one variant, not the run; a variant that kills the
 process (memory) is counted failed and the run goes on in a new process from the next one, within ``budget_s`` in all.
 The answer says whether the examples show a bug at all (the unchanged module fails one) and which variants pass every
-example — at most ``stop_after`` of them, in the order given.
+example — at most ``stop_after`` of them, in the order given — and, for the unchanged module and each passing variant,
+the lines the examples execute (each example run once more under ``sys.settrace``), so that a repair that keeps the
+failing examples on their path can be preferred (:meth:`Trials.ranked`).
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from __future__ import annotations
 import doctest
 import json
 import secrets
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,17 +50,53 @@ signal.signal(signal.SIGPROF, late)
 
 ''' + CHECKER_SOURCE + r'''
 examples = [doctest.Example(e["source"], e["want"], e["exc_msg"]) for e in request["examples"]]
+
+def load(text):
+    module = types.ModuleType("__doctest_target__")
+    module.__file__ = request["filename"]
+    sys.modules["__doctest_target__"] = module
+    exec(compile(text, request["filename"], "exec"), module.__dict__)
+    return module
+
+def path_of(text):
+    """The lines of the module the examples execute (doctest turns tracing off, so each example runs bare here)."""
+    lines = set()
+
+    def tracer(frame, event, arg):
+        if frame.f_code.co_filename != request["filename"]:
+            return None
+        if event == "line":
+            lines.add(frame.f_lineno)
+        return tracer
+
+    try:
+        signal.setitimer(signal.ITIMER_PROF, per_variant)
+        module = load(text)
+        for example in examples:
+            sys.settrace(tracer)
+            try:
+                exec(compile(example.source, "<example>", "exec"), module.__dict__)
+            except Late:
+                raise
+            except BaseException:
+                pass
+            finally:
+                sys.settrace(None)
+        signal.setitimer(signal.ITIMER_PROF, 0)
+    except BaseException:
+        sys.settrace(None)
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        return None
+    return sorted(lines)
+
 passing = 0
 for variant in request["variants"]:
     start, end, new = variant["edit"] or (0, 0, "")
     text = (source[:start] + new.encode("utf-8", "surrogatepass") + source[end:]).decode("utf-8", "surrogatepass")
-    module = types.ModuleType("__doctest_target__")
-    module.__file__ = request["filename"]
-    sys.modules["__doctest_target__"] = module
     sys.stdout = io.StringIO()  # what the module prints is not an answer
     try:
         signal.setitimer(signal.ITIMER_PROF, per_variant)
-        exec(compile(text, request["filename"], "exec"), module.__dict__)
+        module = load(text)
         runner = doctest.DocTestRunner(checker=Checker(),
                                        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
         test = doctest.DocTest(list(examples), module.__dict__, "examples", request["filename"], 0, None)
@@ -70,7 +108,8 @@ for variant in request["variants"]:
     except BaseException:
         signal.setitimer(signal.ITIMER_PROF, 0)
         outcome = "unloadable"
-    answer({"index": variant["index"], "outcome": outcome})
+    path = path_of(text) if outcome == "passed" or (variant["edit"] is None and outcome == "failed") else None
+    answer({"index": variant["index"], "outcome": outcome, "path": path})
     passing += outcome == "passed" and variant["edit"] is not None
     if passing >= request["stop_after"]:
         break
@@ -80,11 +119,28 @@ for variant in request["variants"]:
 @dataclass(frozen=True)
 class Trials:
     """What the run found: whether the unchanged module fails an example (``shows_bug``), the indices of the edits
-    that pass every example, and how many edits were tried."""
+    that pass every example, and how many edits were tried; ``paths``: the lines the examples execute, of the
+    unchanged module (index -1) and of each passing edit, where they could be traced."""
 
     shows_bug: bool
     passing: tuple[int, ...]
     tried: int
+    paths: Mapping[int, frozenset[int]] = field(default_factory=dict)
+
+    def ranked(self) -> tuple[int, ...]:
+        """The passing edits, those under which the examples take the path they take on the unchanged module first
+        (fewest lines executed or skipped that were not before), then in the order given. The defect lies on the
+        path the failing examples took: a repair that passes them by sending them down another path (flipping the
+        branch they take) more often hides the defect than fixes it."""
+        base = self.paths.get(-1)
+
+        def detour(index: int) -> float:
+            path = self.paths.get(index)
+            if base is None:
+                return 0.0
+            return float("inf") if path is None else float(len(path ^ base))
+
+        return tuple(sorted(self.passing, key=lambda index: (detour(index), self.passing.index(index))))
 
 
 async def try_variants(module_source: str, edits: Sequence[TokenEdit], examples: Sequence[doctest.Example],
@@ -97,6 +153,7 @@ async def try_variants(module_source: str, edits: Sequence[TokenEdit], examples:
     pending: list[dict[str, Any]] = [{"index": -1, "edit": None}] + [
         {"index": i, "edit": [e.start_byte, e.end_byte, e.new_text]} for i, e in enumerate(edits)]
     outcomes: dict[int, str] = {}
+    paths: dict[int, frozenset[int]] = {}
     remaining = budget_s
     while pending and remaining > per_variant_s:
         marker = f"@@{secrets.token_hex(8)}@@"
@@ -109,6 +166,7 @@ async def try_variants(module_source: str, edits: Sequence[TokenEdit], examples:
         remaining -= max(run.seconds, per_variant_s)
         answered = [json.loads(line[len(marker):]) for line in run.stdout.splitlines() if line.startswith(marker)]
         outcomes.update({int(a["index"]): str(a["outcome"]) for a in answered})
+        paths.update({int(a["index"]): frozenset(a["path"]) for a in answered if isinstance(a.get("path"), list)})
         if run.returncode == 0 and not run.timed_out:
             break
         # The process died on the variant after the last answered one: count it failed, go on from the next.
@@ -118,4 +176,4 @@ async def try_variants(module_source: str, edits: Sequence[TokenEdit], examples:
             pending = pending[1:]
     shows_bug = outcomes.get(-1) in ("failed", "late", "crashed")
     passing = tuple(index for index, outcome in sorted(outcomes.items()) if index >= 0 and outcome == "passed")
-    return Trials(shows_bug, passing[:stop_after], sum(1 for index in outcomes if index >= 0))
+    return Trials(shows_bug, passing[:stop_after], sum(1 for index in outcomes if index >= 0), paths)

@@ -5,8 +5,9 @@ The flow: run the unit's examples in the sandbox (:func:`..edits.examples.run_ex
 the defect is, by the changes that make every example pass:
 
 1. the one-token repairs (:mod:`..edits.one_token_edits`, run by :mod:`..edits.variant_trials`): when at most
-   :data:`.repair_search.MAX_PASSING` pass, the finding sits on the line of the first and names the change; when more
-   do but all on one line, it sits on that line;
+   :data:`.repair_search.MAX_PASSING` pass, the finding sits on the line of the first that keeps the examples on their
+   path (:meth:`..edits.variant_trials.Trials.ranked`) and names the change; when more do but all on one line, it
+   sits on that line;
 2. otherwise, with ``repair`` (the review agent's: generation rewrites the unit, review keeps it only when every example
    then passes), the first line a repair of at most :data:`MAX_REPAIR_LINES` lines changes, named;
 3. otherwise, when the example raised inside the function, the line it raised from; else the function's name.
@@ -56,7 +57,7 @@ async def example_finding(snapshot: DocumentSnapshot, unit: CodeUnit, timeout_s:
     lines = snapshot.lines
     passing_lines = {lines.line_of(edits[index].start_byte) for index in trials.passing}
     if trials.shows_bug and trials.passing and (len(trials.passing) <= MAX_PASSING or len(passing_lines) == 1):
-        edit = edits[trials.passing[0]]
+        edit = edits[trials.ranked()[0]]
         line = lines.line_of(edit.start_byte)
         start, end = _line_code(snapshot, line)
         hint = (f"; with {edit.what} every example passes" if len(trials.passing) <= MAX_PASSING

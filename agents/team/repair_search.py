@@ -6,8 +6,10 @@ beside it: diagnosis's written examples are too often wrong to choose a repair a
 :func:`~..edits.variant_trials.try_variants` runs the examples on the unchanged unit and on each variant in one sandbox
 process. Only when the unchanged unit fails an example (the examples show the bug) do the variants that pass them all
 count, and only when at most :data:`MAX_PASSING` do; among those, one whose changed line a generation candidate also
-wrote comes first (agreement), then the order of the list. The chosen variant is then checked like any candidate
-(``check``: it parses, keeps every definition, runs the examples again and diagnosis's written ones for evidence).
+wrote comes first (agreement), then one under which the examples keep the path they take now
+(:meth:`~..edits.variant_trials.Trials.ranked`), then the order of the list. The chosen variant is then checked like
+any candidate (``check``: it parses, keeps every definition, runs the examples again and diagnosis's written ones for
+evidence).
 """
 
 from __future__ import annotations
@@ -58,8 +60,9 @@ async def search_repair(subtask: SearchRepair, check: Check) -> SearchedRepair:
                               hint=f"its examples pass after any one of these one-line changes (use the one that "
                                    f"fixes the cause, or none): {options}")
     written = {" ".join(line.split()) for candidate in subtask.candidate_texts for line in candidate.splitlines()}
-    chosen = min(trials.passing, key=lambda index: (_changed_line(snapshot.source, edits[index]) not in written,
-                                                    index))
+    ranked = trials.ranked()
+    chosen = min(ranked, key=lambda index: (_changed_line(snapshot.source, edits[index]) not in written,
+                                            ranked.index(index)))
     edit = edits[chosen]
     source = snapshot.source
     new_text = (source[node.start_byte:edit.start_byte] + edit.new_text.encode("utf-8", "surrogatepass")

@@ -196,3 +196,42 @@ async def test_an_example_that_raises_is_an_error(make_llm_client, scripted_llm)
     assert finding.severity == "error" and "raises IndexError" in finding.message
     assert finding.quote == "total += values[len(values)]", "it sits on the line that raised"
     assert "it raises on line 15" in finding.message
+
+
+DISTINCT = '''def distinct(seq):
+    """Whether no value repeats.
+
+    >>> distinct([1, 2, 3])
+    True
+    >>> distinct([1, 2, 1])
+    False
+    """
+    if iter(seq) is seq:
+        seen = set()
+        for item in seq:
+            if item in seen:
+                return False
+            seen.add(item)
+        return True
+    return len(seq) != len(set(seq))
+'''
+
+
+async def test_of_the_repairs_that_pass_the_one_keeping_the_examples_on_their_path_comes_first():
+    edits = edits_of(DISTINCT, "distinct")
+    trials = await try_variants(DISTINCT, edits, examples_for(DISTINCT, "distinct"), stop_after=4)
+    whats = [edits[index].what for index in trials.passing]
+    assert whats[0] == "`is` -> `is not` on line 9", "in the list's order, the branch flip passes first"
+    assert "`!=` -> `==` on line 16" in whats
+    assert edits[trials.ranked()[0]].what == "`!=` -> `==` on line 16", (
+        "flipping the branch sends the examples around the defect; the repair on their own path comes first")
+
+
+async def test_review_places_the_finding_on_the_repair_that_keeps_the_examples_path(make_llm_client, scripted_llm):
+    scripted_llm.script(Rule(json.dumps({"findings": []})))
+    snapshot = DocumentSnapshot.open("file:///tmp/distinct.py", 1, DISTINCT, "python")
+    async with Team(make_llm_client(), deadline_s=60) as team:
+        result = await team.review(ReviewRequest(snapshot, tuple(code_units(snapshot)), True))
+    (finding,) = result.findings
+    assert finding.quote == "return len(seq) != len(set(seq))"
+    assert "with `!=` -> `==` on line 16 every example passes" in finding.message
