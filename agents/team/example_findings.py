@@ -18,6 +18,8 @@ The coordinator shows it as a Warning (an Error when the example raised) with th
 
 from __future__ import annotations
 
+import io
+import tokenize
 from collections.abc import Awaitable, Callable, Sequence
 
 from ..edits.examples import examples_for, file_path_of, run_examples
@@ -100,10 +102,21 @@ def _repaired_line(snapshot: DocumentSnapshot, unit: CodeUnit,
     for edit in sorted(edits, key=lambda e: e.start_byte, reverse=True):
         at, to = edit.start_byte - line_start, edit.end_byte - line_start
         patched = patched[:at] + edit.new_text.encode("utf-8", "surrogatepass") + patched[to:]
-    new_code = patched.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+    new_code = _without_comment(patched.split(b"\n", 1)[0].decode("utf-8", "replace")).strip()
     if not new_code:
         return None
     return first, new_code if len(new_code) <= 60 else new_code[:57] + "..."
+
+
+def _without_comment(line: str) -> str:
+    """A line of Python without its trailing comment (a model's repair often explains itself in one); the line as it
+    is when it does not tokenize alone."""
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(line).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return line
+    comment = next((token for token in tokens if token.type == tokenize.COMMENT), None)
+    return line if comment is None else line[:comment.start[1]]
 
 
 def _line_count(text: bytes) -> int:

@@ -33,7 +33,7 @@ def shout(words):
     'HI THERE'
     """
     joined = " ".join(words)
-    return joined.upper()
+    return joined.upper()  # the words were not upper-cased
 ```'''
 STILL_WRONG = REPAIRED.replace("joined.upper()", "joined.title()")
 NO_FINDINGS = Rule(json.dumps({"findings": []}), last_user="findings")
@@ -55,7 +55,7 @@ async def test_a_checked_repair_puts_the_finding_on_the_line_it_changes_once_per
     result, trace = await review(make_llm_client, cache)
     (finding,) = result.findings
     assert finding.severity == "warning" and finding.quote == "return joined"
-    assert "with `return joined.upper()` on line 8 every example passes" in finding.message
+    assert "with `return joined.upper()` on line 8 every example passes" in finding.message, "named without its comment"
     assert "`shout([\"hi\", \"there\"])` gives 'hi there', its docstring says 'HI THERE'" in finding.message
     assert "review -> subtask.propose_fix" in trace, "the repair travels the graph's review -> generation edge"
     assert result.requests_sent == 2, "review's question and one repair"
