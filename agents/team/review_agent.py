@@ -142,13 +142,14 @@ class ReviewAgent:
         reviews = await asyncio.gather(*(self._review_unit(request, unit, task_id, asker) for unit in request.units))
         return tuple(reviews)
 
-    def _cache_key(self, unit: CodeUnit) -> str:
+    def cache_key(self, unit: CodeUnit) -> str:
+        """The review cache key of ``unit``: its content, the model and the prompt version."""
         return ReviewCache.key(unit.content_hash, self.llm.endpoint.model, prompts.PROMPT_VERSION)
 
     async def _review_unit(self, request: ReviewRequest, unit: CodeUnit, task_id: str,
                            asker: HandlerContext | None) -> UnitReview:
         snapshot = request.snapshot
-        key = self._cache_key(unit)
+        key = self.cache_key(unit)
         repair = _RepairAsker(self, snapshot, unit, asker) if asker is not None else None
         own = await example_finding(snapshot, unit, self.examples_timeout_s, repair) if request.may_run_code else None
         raw = self.cache.get(key) if self.cache is not None else None
@@ -237,7 +238,7 @@ class _RepairAsker:
 
     async def __call__(self, evidence: str) -> Sequence[ByteEdit]:
         agent, unit = self.agent, self.unit
-        key = f"{agent._cache_key(unit)}:repair"
+        key = f"{agent.cache_key(unit)}:repair"
         kept = agent.cache.get(key) if agent.cache is not None else None
         if kept is not None:
             return [ByteEdit(unit.start_byte + e["start"], unit.start_byte + e["end"], e["new"]) for e in kept]
