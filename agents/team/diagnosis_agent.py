@@ -130,13 +130,13 @@ def claim_from(answer: object) -> Claim | None:
         value = answer.get(key)
         return "" if value is None else (value if isinstance(value, str) else repr(value)).strip()
 
-    args = _call_arguments(text("call")) if "call" in answer else _unwrapped(text("args"))
-    return Claim(real, args, text("expected"), text("actual"), text("why"))
+    return Claim(real, _call_arguments(text("call")), text("expected"), text("actual"), text("why"))
 
 
 def _call_arguments(call: str) -> str:
     """The text between the parentheses of the one call ``call`` is ("mean([2, 4])" -> "[2, 4]"); empty when it is
-    not a call (then the claim names nothing to run)."""
+    not a call (then the claim names nothing to run). The name called is not checked: arguments that do not fit the
+    function under review are caught when they are bound to its signature, before anything runs."""
     try:
         node = ast.parse(call.strip(), mode="eval").body
     except SyntaxError:
@@ -148,18 +148,6 @@ def _call_arguments(call: str) -> str:
     parts += [f"{keyword.arg}={ast.get_source_segment(source, keyword.value)}" for keyword in node.keywords
               if keyword.arg is not None]
     return ", ".join(parts)
-
-
-def _unwrapped(args: str) -> str:
-    """The arguments without the parentheses a model may write around them: "([2, 4], 1)" -> "[2, 4], 1"."""
-    if not (args.startswith("(") and args.endswith(")")):
-        return args
-    try:
-        whole = ast.parse(args, mode="eval").body
-        inner = ast.parse(f"f({args[1:-1]})", mode="eval").body
-    except SyntaxError:
-        return args
-    return args[1:-1] if isinstance(whole, ast.Tuple) and isinstance(inner, ast.Call) else args
 
 
 def cause_is_known(request: FixRequest) -> bool:

@@ -58,7 +58,7 @@ SLOWER_THAN_EGLOT_S = 12.0  # eglot 1.9 gives up on a request after 10 s (jsonrp
 REVIEW = {"last_user": "Review this code for bugs", "reply": json.dumps(
     {"findings": [{"quote": "return total / len(xs) - 1", "problem": FINDING, "severity": "error"}]})}
 CHALLENGE = {"last_user": "A reviewer claims this line is a bug", "reply": json.dumps(
-    {"args": "[2, 4]", "expected": "3.0", "actual": "2.0", "real": True})}
+    {"call": "mean([2, 4])", "expected": "3.0", "actual": "2.0", "real": True})}
 DIAGNOSIS = {"last_user": "What causes it", "reply": json.dumps({"cause": CAUSE, "line": "return total / len(xs) - 1"})}
 REWRITE = {"last_user": "Rewrite this code", "reply": f"```python\n{FIXED_MEAN}```"}
 SCRIPTS = {

@@ -58,7 +58,7 @@ SCRIPT = {
         {"last_user": "Review this code for bugs", "reply": json.dumps(
             {"findings": [{"quote": "return total / len(xs) - 1", "problem": FINDING, "severity": "error"}]})},
         {"last_user": "A reviewer claims this line is a bug", "reply": json.dumps(
-            {"args": "[2, 4]", "expected": "3.0", "actual": "2.0", "real": True})},
+            {"call": "mean([2, 4])", "expected": "3.0", "actual": "2.0", "real": True})},
         {"last_user": "What causes it", "reply": json.dumps({"cause": CAUSE, "line": "return total / len(xs) - 1"})},
         {"last_user": "Rewrite this code", "reply": f"```python\n{FIXED_MEAN}```"},
         {"last_user": "Implement this function", "reply": f"```python\n{PALINDROME}```"},

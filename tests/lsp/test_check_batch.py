@@ -45,8 +45,8 @@ FIX = f"```python\n{GOOD_LINE}\n```"
 SCHEMA = Path(__file__).parents[1] / "support" / "sarif-schema-2.1.0.json"
 GREET = 'def greet(name):\n    """Say hello."""\n    return "hello " + name\n'
 FOUND = review_rule(findings((BUGGY_LINE, PROBLEM, "error")), about="def checksum")
-CONFIRMED = Rule(json.dumps({"args": "b'abc'", "expected": "'352441c2'", "actual": "'0000441c2'", "real": True}),
-                 last_user="A reviewer claims")
+CONFIRMED = Rule(json.dumps({"call": "checksum(b'abc')", "expected": "'352441c2'", "actual": "'0000441c2'",
+                             "real": True}), last_user="A reviewer claims")
 """Diagnosis backs the finding when cross-examination challenges it (its severity is the team's business)."""
 
 
@@ -218,7 +218,7 @@ def test_without_the_extra_jobs_says_what_to_install(repo: GitProject, monkeypat
 
 
 TWO = GREET + '\n\ndef part(name):\n    """Say goodbye."""\n    return "bye " + name\n'
-NOT_CONFIRMED = Rule(json.dumps({"args": "'x'", "expected": "'bye x'", "actual": "'bye x'", "real": False}),
+NOT_CONFIRMED = Rule(json.dumps({"call": "part('x')", "expected": "'bye x'", "actual": "'bye x'", "real": False}),
                      last_user="A reviewer claims")
 
 

@@ -65,14 +65,15 @@ def review_prompts(llm: ScriptedLlm) -> list[str]:
 
 
 def challenge_rule(args: str = "", expected: str = "", actual: str = "", real: bool = True,
-                   about: str | None = None, **options: Any) -> Rule:
+                   about: str | None = None, function: str = "f", **options: Any) -> Rule:
     """Answer diagnosis's cross-examination of a review finding (about the quoted line matching ``about``, if
-    given): the call's literal ``args``, what it should give, what this code gives, and whether the bug is real.
+    given): the call (``function`` with the literal ``args``; the name is not checked), what it should give, what
+    this code gives, and whether the bug is real.
     Where code may run the call is executed, so ``actual`` must be what the code really gives for a Warning (a
     crash named in ``actual``, e.g. "ZeroDivisionError", for an Error); where nothing runs agreement makes an
     Information."""
     pattern = ASKS_CHALLENGE if about is None else f"(?s){ASKS_CHALLENGE}:\n[^\n]*{about}"
-    reply = json.dumps({"args": args, "expected": expected, "actual": actual, "real": real})
+    reply = json.dumps({"call": f"{function}({args})", "expected": expected, "actual": actual, "real": real})
     return Rule(reply, last_user=pattern, **options)
 
 

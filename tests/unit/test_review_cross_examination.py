@@ -194,7 +194,6 @@ def test_diagnosis_names_the_call_whole_and_only_its_literal_arguments_are_kept(
     answer = {"expected": "3.0", "actual": "2.0", "real": True}
     assert claim_from({**answer, "call": "mean([2, 4], weights=(1, 1))"}).args == "[2, 4], weights=(1, 1)"
     assert claim_from({**answer, "call": "mean"}).args == "", "not a call: nothing to run"
-    assert claim_from({**answer, "args": "([2, 4], 1)"}).args == "[2, 4], 1", "bare arguments are still read"
 
 
 async def test_the_challenge_asks_for_a_call_of_the_function_under_review(make_team, scripted_llm):
