@@ -141,6 +141,8 @@ def _call_arguments(call: str) -> str:
         node = ast.parse(call.strip(), mode="eval").body
     except SyntaxError:
         return ""
+    if isinstance(node, ast.Compare) and isinstance(node.left, ast.Call):
+        node = node.left  # "mean([2, 4]) == 3.0": the call is the left side
     if not isinstance(node, ast.Call):
         return ""
     source = call.strip()

@@ -193,6 +193,7 @@ def test_diagnosis_names_the_call_whole_and_only_its_literal_arguments_are_kept(
 
     answer = {"expected": "3.0", "actual": "2.0", "real": True}
     assert claim_from({**answer, "call": "mean([2, 4], weights=(1, 1))"}).args == "[2, 4], weights=(1, 1)"
+    assert claim_from({**answer, "call": "mean([2, 4]) == 3.0"}).args == "[2, 4]", "the call compared is the call"
     assert claim_from({**answer, "call": "mean"}).args == "", "not a call: nothing to run"
 
 
