@@ -28,10 +28,12 @@ starts the server from it)."
   (run-hooks 'post-command-hook))
 
 (defun metagpt-test-status-since (sequence)
-  "The server's status summary shown after event SEQUENCE, or nil."
+  "The server's status summary (\"metagpt-lsp: MODEL at URL...\") shown after event SEQUENCE, or nil.
+Other messages of the server shown meanwhile (a late \"did not apply the edit\") are not the summary."
   (cl-loop for event in (metagpt-test-events-of "showMessage")
            for message = (alist-get 'message (nth 2 event))
-           when (and (> (car event) sequence) (string-prefix-p "metagpt-lsp: " message))
+           when (and (> (car event) sequence)
+                     (string-match-p "\\`metagpt-lsp: .* at [a-z]+://" message))
            return message))
 
 (defmacro metagpt-test-status ()
