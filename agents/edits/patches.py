@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..syntax.languages import parser
@@ -30,6 +31,13 @@ class ByteEdit:
     start_byte: int
     end_byte: int
     new_text: str
+
+
+def patched_text(source: bytes, edits: Sequence[ByteEdit]) -> str:
+    """``source`` with ``edits`` (non-overlapping, offsets into ``source``) applied, as text."""
+    for edit in sorted(edits, key=lambda e: e.start_byte, reverse=True):
+        source = source[:edit.start_byte] + edit.new_text.encode("utf-8", "surrogatepass") + source[edit.end_byte:]
+    return source.decode("utf-8", "surrogatepass")
 
 
 @dataclass(frozen=True)

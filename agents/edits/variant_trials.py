@@ -140,7 +140,7 @@ class Trials:
                 return 0.0
             return float("inf") if path is None else float(len(path ^ base))
 
-        return tuple(sorted(self.passing, key=lambda index: (detour(index), self.passing.index(index))))
+        return tuple(sorted(self.passing, key=detour))  # a stable sort: ties keep the order given
 
 
 async def try_variants(module_source: str, edits: Sequence[TokenEdit], examples: Sequence[doctest.Example],

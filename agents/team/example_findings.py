@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from ..edits.examples import examples_for, file_path_of, run_examples
 from ..edits.one_token_edits import one_token_edits
-from ..edits.patches import ByteEdit
+from ..edits.patches import ByteEdit, patched_text
 from ..edits.variant_trials import try_variants
 from ..syntax.code_units import CodeUnit, python_function_at
 from ..syntax.snapshot import DocumentSnapshot
@@ -97,12 +97,8 @@ def _repaired_line(snapshot: DocumentSnapshot, unit: CodeUnit,
                       _line_count(e.new_text.encode("utf-8", "surrogatepass"))) for e in edits)
     if changed > MAX_REPAIR_LINES:
         return None
-    line_start = lines.line_start(first)
-    patched = snapshot.source[line_start:]
-    for edit in sorted(edits, key=lambda e: e.start_byte, reverse=True):
-        at, to = edit.start_byte - line_start, edit.end_byte - line_start
-        patched = patched[:at] + edit.new_text.encode("utf-8", "surrogatepass") + patched[to:]
-    new_code = _without_comment(patched.split(b"\n", 1)[0].decode("utf-8", "replace")).strip()
+    new_line = patched_text(snapshot.source, edits).split("\n")[first]  # the lines before it are unchanged
+    new_code = _without_comment(new_line).strip()
     if not new_code:
         return None
     return first, new_code if len(new_code) <= 60 else new_code[:57] + "..."

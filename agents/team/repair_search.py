@@ -60,9 +60,7 @@ async def search_repair(subtask: SearchRepair, check: Check) -> SearchedRepair:
                               hint=f"its examples pass after any one of these one-line changes (use the one that "
                                    f"fixes the cause, or none): {options}")
     written = {" ".join(line.split()) for candidate in subtask.candidate_texts for line in candidate.splitlines()}
-    ranked = trials.ranked()
-    chosen = min(ranked, key=lambda index: (_changed_line(snapshot.source, edits[index]) not in written,
-                                            ranked.index(index)))
+    chosen = min(trials.ranked(), key=lambda index: _changed_line(snapshot.source, edits[index]) not in written)
     edit = edits[chosen]
     source = snapshot.source
     new_text = (source[node.start_byte:edit.start_byte] + edit.new_text.encode("utf-8", "surrogatepass")

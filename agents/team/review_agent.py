@@ -39,7 +39,7 @@ from ..broker.subscription import HandlerContext
 from ..broker.task_scope import BrokerError, TaskEnded
 from ..edits.anchoring import locate_snippet
 from ..edits.examples import DEFAULT_TIMEOUT_S, file_path_of, run_examples
-from ..edits.patches import ByteEdit, verify_patch
+from ..edits.patches import ByteEdit, patched_text, verify_patch
 from ..edits.sandbox import call_functions
 from ..llm.client import LlmClient
 from ..syntax.code_units import CodeUnit, innermost_unit
@@ -106,7 +106,7 @@ class ReviewAgent:
         unit = innermost_unit(snapshot, subtask.allowed_start, subtask.allowed_end)
         if unit is None:
             return replace(verification, examples="inconclusive")
-        patched = _patched_text(snapshot.source, verification.edits)
+        patched = patched_text(snapshot.source, verification.edits)
         run = await run_examples(patched, unit.name, file_path_of(snapshot.uri), self.examples_timeout_s)
         if run.failed:
             return Verification(False, f"the fixed {unit.name} fails its own examples: {run.summary}",
@@ -278,12 +278,6 @@ def _change_key(verification: Verification) -> tuple:
 
 def _change_size(verification: Verification) -> int:
     return sum(e.end_byte - e.start_byte + len(e.new_text) for e in verification.edits)
-
-
-def _patched_text(source: bytes, edits: Sequence[ByteEdit]) -> str:
-    for edit in sorted(edits, key=lambda e: e.start_byte, reverse=True):
-        source = source[:edit.start_byte] + edit.new_text.encode("utf-8", "surrogatepass") + source[edit.end_byte:]
-    return source.decode("utf-8", "surrogatepass")
 
 
 def _proposed(snapshot: DocumentSnapshot, unit: CodeUnit, raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
